@@ -1,0 +1,1 @@
+//! Daemon layer: the tokio runtime that owns the TUN devices and carries out verdicts.

@@ -1,0 +1,249 @@
+//! Scenario layer: the typed, validated lab. A `Lab` cannot express an invalid topology:
+//! every reference is an index that exists, every address sits inside its subnet.
+
+use ipnet::Ipv4Net;
+use std::net::Ipv4Addr;
+
+pub type VpcId = usize;
+pub type SubnetId = usize;
+pub type RouteTableId = usize;
+pub type InstanceId = usize;
+pub type PeeringId = usize;
+pub type SecurityGroupId = usize;
+pub type NetworkAclId = usize;
+
+/// A whole lab, resolved from a scenario file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lab {
+    /// `[a-z0-9-]{1,12}`; used in namespace names `vl-LAB-HOST`.
+    pub name: String,
+    pub description: Option<String>,
+    /// The file it came from (for messages only).
+    pub source: String,
+    pub vpcs: Vec<Vpc>,
+    pub subnets: Vec<Subnet>,
+    pub route_tables: Vec<RouteTable>,
+    pub security_groups: Vec<SecurityGroup>,
+    pub network_acls: Vec<NetworkAcl>,
+    pub instances: Vec<Instance>,
+    pub peerings: Vec<Peering>,
+    pub expectations: Vec<Expectation>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vpc {
+    pub name: String,
+    /// Primary first, then secondary blocks.
+    pub cidrs: Vec<Ipv4Net>,
+    pub region: String,
+    pub account: String,
+    /// The table implicitly associated with subnets that name none.
+    pub main_route_table: RouteTableId,
+    /// The NACL of subnets that name none.
+    pub default_network_acl: NetworkAclId,
+    /// The SG of instances that name none.
+    pub default_security_group: SecurityGroupId,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subnet {
+    pub name: String,
+    pub vpc: VpcId,
+    pub cidr: Ipv4Net,
+    pub az: String,
+    pub route_table: RouteTableId,
+    /// False when the subnet uses the main table implicitly.
+    pub explicit_route_table: bool,
+    pub network_acl: NetworkAclId,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteTable {
+    pub name: String,
+    pub vpc: VpcId,
+    pub main: bool,
+    /// True for the table the lab made because the VPC declared no main table.
+    pub implicit: bool,
+    /// Declared routes only; the local routes (one per VPC CIDR) are implied.
+    pub routes: Vec<Route>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    pub destination: Ipv4Net,
+    pub target: RouteTarget,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteTarget {
+    Blackhole,
+    Peering(PeeringId),
+}
+
+/// IANA protocol number, or all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    All,
+    Number(u8),
+}
+
+impl Protocol {
+    pub const TCP: Protocol = Protocol::Number(6);
+    pub const UDP: Protocol = Protocol::Number(17);
+    pub const ICMP: Protocol = Protocol::Number(1);
+
+    pub fn matches(self, proto: u8) -> bool {
+        match self {
+            Protocol::All => true,
+            Protocol::Number(n) => n == proto,
+        }
+    }
+}
+
+/// Inclusive port range; `all` is 0-65535.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRange {
+    pub first: u16,
+    pub last: u16,
+}
+
+impl PortRange {
+    pub const ALL: PortRange = PortRange { first: 0, last: 65535 };
+
+    pub fn contains(self, port: u16) -> bool {
+        self.first <= port && port <= self.last
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecurityGroup {
+    pub name: String,
+    pub vpc: VpcId,
+    pub ingress: Vec<SgRule>,
+    pub egress: Vec<SgRule>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SgRule {
+    pub protocol: Protocol,
+    /// Matched against the destination port (tcp/udp); ALL for other protocols.
+    pub ports: PortRange,
+    pub icmp_type: Option<u8>,
+    pub icmp_code: Option<u8>,
+    pub peer: SgPeer,
+}
+
+/// The `source` of an ingress rule or the `destination` of an egress rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SgPeer {
+    Cidr(Ipv4Net),
+    Group(SecurityGroupId),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkAcl {
+    pub name: String,
+    pub vpc: VpcId,
+    /// Sorted by rule number; the final `*` deny is implied.
+    pub inbound: Vec<AclRule>,
+    pub outbound: Vec<AclRule>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AclRule {
+    /// 1..=32766
+    pub number: u16,
+    pub protocol: Protocol,
+    pub ports: PortRange,
+    pub icmp_type: Option<u8>,
+    pub icmp_code: Option<u8>,
+    pub cidr: Ipv4Net,
+    pub allow: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instance {
+    pub name: String,
+    pub vpc: VpcId,
+    pub subnet: SubnetId,
+    pub private_ip: Ipv4Addr,
+    pub security_groups: Vec<SecurityGroupId>,
+    pub source_dest_check: bool,
+    pub services: Vec<Service>,
+    /// A command started inside the host at `up`.
+    pub run: Option<String>,
+}
+
+/// Built-in listeners a host runs on real sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Service {
+    /// GET answers 200 with a short text naming the host.
+    Http(u16),
+    /// Echoes what it receives.
+    Tcp(u16),
+    /// Echoes each datagram.
+    Udp(u16),
+    /// The kernel's own echo reply (always on).
+    Icmp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Peering {
+    pub name: String,
+    pub requester: VpcId,
+    pub accepter: VpcId,
+    pub cross_region: bool,
+    pub cross_account: bool,
+}
+
+impl Peering {
+    /// The other side of this peering seen from `vpc`, if `vpc` is one of its ends.
+    pub fn peer_of(&self, vpc: VpcId) -> Option<VpcId> {
+        if self.requester == vpc {
+            Some(self.accepter)
+        } else if self.accepter == vpc {
+            Some(self.requester)
+        } else {
+            None
+        }
+    }
+}
+
+/// How `vpclab check` probes an expectation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    Icmp,
+    Tcp,
+    Udp,
+    Http,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expectation {
+    /// 1-based line of the entry in the scenario file.
+    pub line: usize,
+    pub from: InstanceId,
+    /// As written (`db1`, `10.1.1.20`).
+    pub to_text: String,
+    /// The address it resolves to.
+    pub to: Ipv4Addr,
+    pub probe: Probe,
+    /// tcp/udp/http only; http defaults to 80.
+    pub port: Option<u16>,
+    pub reachable: bool,
+    /// An AWS explanation code, e.g. `NO_ROUTE_TO_DESTINATION`.
+    pub reason: Option<String>,
+    /// Components that must be crossed, in order, as written (`pcx:ab`).
+    pub via: Vec<String>,
+}
+
+impl Lab {
+    pub fn instance_by_name(&self, name: &str) -> Option<InstanceId> {
+        self.instances.iter().position(|i| i.name == name)
+    }
+
+    /// Namespace name of a host: `vl-LAB-HOST`.
+    pub fn netns_name(&self, host: &str) -> String {
+        format!("vl-{}-{}", self.name, host)
+    }
+}

@@ -1,0 +1,1 @@
+//! Wire layer: zero-copy views of packets. Nothing here allocates per packet.
