@@ -6,3 +6,4 @@ pub mod fabric;
 pub mod netns;
 pub mod scenario;
 pub mod wire;
+pub mod cli;

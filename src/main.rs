@@ -1,1 +1,5 @@
-fn main() {}
+//! The `vpclab` binary: everything is in the library's `cli` module.
+
+fn main() {
+    std::process::exit(vpclab::cli::main());
+}

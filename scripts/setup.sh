@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what vpclab needs on a fresh Debian machine and builds it. Idempotent.
+# Usage: sudo scripts/setup.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "setup.sh: run as root (it installs packages; vpclab itself needs root for namespaces)" >&2
+    exit 1
+fi
+
+# Tools the lab's hosts and tests run: ip, ping, curl, iperf3, tcpdump, ps/pkill.
+packages=(iproute2 iputils-ping curl iperf3 tcpdump procps ca-certificates)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup.sh: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+    if [ -x "$HOME/.cargo/bin/cargo" ]; then
+        export PATH="$HOME/.cargo/bin:$PATH"
+    else
+        echo "setup.sh: cargo not found; install Rust 1.85 or newer (rustup), then run this again" >&2
+        exit 1
+    fi
+fi
+
+# The TUN device node (present on most kernels; containers sometimes lack it).
+if [ ! -e /dev/net/tun ]; then
+    mkdir -p /dev/net
+    mknod /dev/net/tun c 10 200
+    chmod 0666 /dev/net/tun
+fi
+
+cargo build --release --locked 2>&1 | tail -n 2
+echo "setup.sh: built $(pwd)/target/release/vpclab"

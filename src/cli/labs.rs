@@ -1,0 +1,115 @@
+//! Verbs that act on running labs: `down`, `exec`, `explain`, `status`.
+
+use std::time::Duration;
+
+use crate::daemon::control::{call, Reply, Request};
+use crate::daemon::state::{known_labs, HostRecord, LabState};
+use crate::daemon::teardown;
+use crate::netns;
+
+/// The lab named, or the only one running.
+pub fn pick_lab(lab: Option<&str>) -> anyhow::Result<String> {
+    if let Some(lab) = lab {
+        return Ok(lab.to_string());
+    }
+    let labs = known_labs();
+    match labs.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => anyhow::bail!("no lab is running (start one with `vpclab up FILE`)"),
+        many => anyhow::bail!("several labs are running ({}); name one", many.join(", ")),
+    }
+}
+
+/// The lab holding a host of this name.
+fn lab_of_host(host: &str, lab: Option<&str>) -> anyhow::Result<(String, HostRecord)> {
+    let candidates = match lab {
+        Some(lab) => vec![lab.to_string()],
+        None => known_labs(),
+    };
+    for lab in candidates {
+        if let Ok(state) = LabState::load(&lab) {
+            if let Some(record) = state.host(host) {
+                return Ok((lab, record.clone()));
+            }
+        }
+    }
+    anyhow::bail!("no running lab has a host named {host}")
+}
+
+pub fn down(lab: Option<&str>) -> anyhow::Result<i32> {
+    netns::require_root()?;
+    let lab = pick_lab(lab)?;
+    let removed = teardown::down(&lab)?;
+    let left = teardown::leftovers(&lab);
+    println!(
+        "lab {lab}: removed {} namespaces, {} host folders, {} processes{}",
+        removed.namespaces,
+        removed.etc_dirs,
+        removed.processes,
+        if removed.daemon_killed { ", stopped the daemon" } else { " (the daemon was already gone)" }
+    );
+    if left.is_empty() {
+        Ok(0)
+    } else {
+        anyhow::bail!("lab {lab}: still present after down: {}", left.join(", "))
+    }
+}
+
+pub fn exec(host: &str, lab: Option<&str>, command: &[String]) -> anyhow::Result<i32> {
+    netns::require_root()?;
+    let (_, record) = lab_of_host(host, lab)?;
+    let error = netns::exec_in(&record.netns, command);
+    anyhow::bail!("run {:?} in host {host}: {error}", command)
+}
+
+pub fn explain(from: &str, to: &str, protocol: &str, port: Option<u16>, lab: Option<&str>) -> anyhow::Result<i32> {
+    let (lab, _) = lab_of_host(from, lab)?;
+    let request = Request::Explain { from: from.into(), to: to.into(), protocol: protocol.into(), port };
+    match call(&lab, &request, Duration::from_secs(10))? {
+        Reply::Explained { text, reachable, .. } => {
+            print!("{text}");
+            Ok(if reachable { 0 } else { 3 })
+        }
+        Reply::Error { message } => anyhow::bail!("{message}"),
+        other => anyhow::bail!("unexpected reply from the daemon: {other:?}"),
+    }
+}
+
+pub fn status(lab: Option<&str>) -> anyhow::Result<i32> {
+    let labs = match lab {
+        Some(lab) => vec![lab.to_string()],
+        None => known_labs(),
+    };
+    if labs.is_empty() {
+        println!("no lab is running");
+    }
+    for lab in labs {
+        let state = LabState::load(&lab)?;
+        if !state.daemon_alive() {
+            println!("lab {lab}: DAEMON GONE (run `vpclab down {lab}` to clean up); {} namespaces recorded", state.namespaces.len());
+            continue;
+        }
+        match call(&lab, &Request::Status, Duration::from_secs(10))? {
+            Reply::Status { hosts, counters, .. } => {
+                let drops: Vec<String> = counters.dropped.iter().map(|(c, n)| format!("{c}={n}")).collect();
+                println!(
+                    "lab {lab} (from {}): {} hosts; packets delivered {}, dropped [{}]",
+                    state.source,
+                    hosts.len(),
+                    counters.delivered,
+                    drops.join(" ")
+                );
+                print_hosts(&hosts);
+            }
+            other => anyhow::bail!("unexpected reply from the daemon: {other:?}"),
+        }
+    }
+    Ok(0)
+}
+
+pub fn print_hosts(hosts: &[HostRecord]) {
+    println!("  {:<14} {:<15} {:<10} {:<14} {:<12} NAMESPACE", "HOST", "ADDRESS", "VPC", "SUBNET", "AZ");
+    for h in hosts {
+        println!("  {:<14} {:<15} {:<10} {:<14} {:<12} {}", h.name, h.ip, h.vpc, h.subnet, h.az, h.netns);
+    }
+}

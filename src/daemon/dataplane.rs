@@ -1,0 +1,85 @@
+//! The packet loop: one task per host interface reads a packet, asks the decision function,
+//! and writes it to the destination's interface. No allocation and no lock per packet: the
+//! compiled lab is read through an `ArcSwap` and replaced whole on change.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use tun_rs::AsyncDevice;
+
+use crate::fabric::{decide, Compiled, DropCode, Outcome};
+use crate::scenario::InstanceId;
+use crate::wire::FlowKey;
+
+/// What the packet loops read: the compiled lab and the interface of each instance.
+pub struct Runtime {
+    pub compiled: Compiled,
+    /// Per host slot (stable for the daemon's life): the instance it is in this version.
+    pub slot_instance: Vec<Option<InstanceId>>,
+    /// Per instance id of this version: its interface.
+    pub devices: Vec<Arc<AsyncDevice>>,
+}
+
+/// Packet counters, updated with relaxed atomics.
+#[derive(Default)]
+pub struct Counters {
+    pub delivered: AtomicU64,
+    pub dropped: [AtomicU64; DropCode::ALL.len()],
+}
+
+impl Counters {
+    pub fn count_drop(&self, code: DropCode) {
+        self.dropped[code as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> super::control::Counters {
+        super::control::Counters {
+            delivered: self.delivered.load(Ordering::Relaxed),
+            dropped: DropCode::ALL
+                .iter()
+                .map(|c| (c.as_str().to_string(), self.dropped[*c as usize].load(Ordering::Relaxed)))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+        }
+    }
+}
+
+/// Largest packet a TUN hands us (no offload: at most the MTU, 9001).
+const BUFFER: usize = 65536;
+
+/// Carries every packet that host `slot` sends until its interface is closed.
+pub async fn pump(slot: usize, dev: Arc<AsyncDevice>, shared: Arc<ArcSwap<Runtime>>, counters: Arc<Counters>) {
+    let mut buf = vec![0u8; BUFFER];
+    loop {
+        let n = match dev.recv(&mut buf).await {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
+        };
+        let packet = &buf[..n];
+        let target = {
+            let runtime = shared.load();
+            let Some(from) = runtime.slot_instance.get(slot).copied().flatten() else {
+                continue;
+            };
+            let key = match FlowKey::parse(packet) {
+                Ok(key) => key,
+                Err(_) => {
+                    counters.count_drop(DropCode::UnsupportedPacket);
+                    continue;
+                }
+            };
+            match decide(&runtime.compiled, from, &key, &mut ()) {
+                Outcome::Deliver(to) => runtime.devices[to].clone(),
+                Outcome::Drop(code) => {
+                    counters.count_drop(code);
+                    continue;
+                }
+            }
+        };
+        if target.send(packet).await.is_ok() {
+            counters.delivered.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The daemon's life: build the lab, serve the packet loops and the control socket, apply
+//! edits, and roll back everything it made if building fails.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use arc_swap::ArcSwap;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::Mutex;
+
+use super::control::{Reply, Request};
+use super::dataplane::{pump, Counters, Runtime};
+use super::hosts::{create_host, remove_host, write_all_host_files, Host};
+use super::state::{control_socket, lab_dir, process_start_time, scenario_copy, LabState};
+use super::teardown::{remove_recorded, Removed};
+use crate::fabric::{explain, probe_key, Compiled};
+use crate::scenario::{self, Lab, Probe};
+
+/// What the control socket handlers share.
+struct Daemon {
+    lab: Lab,
+    state: LabState,
+    hosts: HashMap<String, Host>,
+    next_slot: usize,
+    shared: Arc<ArcSwap<Runtime>>,
+    counters: Arc<Counters>,
+}
+
+/// Runs the daemon of the lab whose scenario copy is in its state folder. Returns only on error.
+pub fn run_daemon(lab_name: &str, source: &str) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("start the tokio runtime")?;
+    runtime.block_on(serve(lab_name, source))
+}
+
+async fn serve(lab_name: &str, source: &str) -> anyhow::Result<()> {
+    let lab = load_copy(lab_name, source)?;
+    let pid = std::process::id() as i32;
+    let state = LabState {
+        lab: lab.name.clone(),
+        source: source.to_string(),
+        daemon_pid: Some(pid),
+        daemon_start: process_start_time(pid),
+        ..LabState::default()
+    };
+    state.save()?;
+    let daemon = match build(lab, state).await {
+        Ok(daemon) => daemon,
+        Err((error, state)) => {
+            let mut removed = Removed::default();
+            let rollback = remove_recorded(&state, &mut removed);
+            let _ = std::fs::remove_file(super::state::state_file(lab_name));
+            if let Err(e) = rollback {
+                return Err(error.context(format!("and the rollback failed: {e}")));
+            }
+            return Err(error.context("nothing of the lab was left behind"));
+        }
+    };
+    let daemon = Arc::new(Mutex::new(daemon));
+    let socket = control_socket(lab_name);
+    let _ = std::fs::remove_file(&socket);
+    let listener = UnixListener::bind(&socket).with_context(|| format!("bind {}", socket.display()))?;
+    loop {
+        let (stream, _) = listener.accept().await.context("accept on the control socket")?;
+        let daemon = daemon.clone();
+        tokio::spawn(async move {
+            let _ = handle_client(stream, daemon).await;
+        });
+    }
+}
+
+fn load_copy(lab_name: &str, source: &str) -> anyhow::Result<Lab> {
+    let path = scenario_copy(lab_name);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+    scenario::load_str(&text, source).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Creates every host and starts the packet loops; on error returns the partial state to undo.
+async fn build(lab: Lab, mut state: LabState) -> Result<Daemon, (anyhow::Error, LabState)> {
+    let mut hosts = HashMap::new();
+    for index in 0..lab.instances.len() {
+        match create_host(&mut state, &lab, index, index) {
+            Ok(host) => {
+                hosts.insert(host.name.clone(), host);
+            }
+            Err(e) => return Err((e, state)),
+        }
+    }
+    if let Err(e) = write_all_host_files(&mut state, &lab) {
+        return Err((e, state));
+    }
+    let shared = Arc::new(ArcSwap::from_pointee(runtime_for(&lab, &hosts)));
+    let counters = Arc::new(Counters::default());
+    let next_slot = lab.instances.len();
+    let mut daemon = Daemon { lab, state, hosts, next_slot, shared, counters };
+    let names: Vec<String> = daemon.hosts.keys().cloned().collect();
+    for name in names {
+        start_pump(&mut daemon, &name);
+    }
+    Ok(daemon)
+}
+
+fn start_pump(daemon: &mut Daemon, name: &str) {
+    let Some(host) = daemon.hosts.get_mut(name) else { return };
+    let task = tokio::spawn(pump(host.slot, host.device.clone(), daemon.shared.clone(), daemon.counters.clone()));
+    host.tasks.push(task);
+}
+
+/// The runtime view for `lab`: slot → instance and instance → interface.
+fn runtime_for(lab: &Lab, hosts: &HashMap<String, Host>) -> Runtime {
+    let slots = hosts.values().map(|h| h.slot + 1).max().unwrap_or(0);
+    let mut slot_instance = vec![None; slots];
+    let mut devices = Vec::with_capacity(lab.instances.len());
+    for (id, instance) in lab.instances.iter().enumerate() {
+        // Every instance of `lab` has a host by construction (build/apply create them first).
+        let host = &hosts[&instance.name];
+        slot_instance[host.slot] = Some(id);
+        devices.push(host.device.clone());
+    }
+    Runtime { compiled: Compiled::new(lab.clone()), slot_instance, devices }
+}
+
+async fn handle_client(stream: UnixStream, daemon: Arc<Mutex<Daemon>>) -> anyhow::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    while let Some(line) = lines.next_line().await? {
+        let reply = match serde_json::from_str::<Request>(&line) {
+            Ok(request) => answer(request, &daemon).await,
+            Err(e) => Reply::Error { message: format!("bad request: {e}") },
+        };
+        let mut text = serde_json::to_string(&reply)?;
+        text.push('\n');
+        write.write_all(text.as_bytes()).await?;
+    }
+    Ok(())
+}
+
+async fn answer(request: Request, daemon: &Mutex<Daemon>) -> Reply {
+    let mut daemon = daemon.lock().await;
+    match request {
+        Request::Status => Reply::Status {
+            lab: daemon.lab.name.clone(),
+            hosts: daemon.state.hosts.clone(),
+            counters: daemon.counters.snapshot(),
+        },
+        Request::Explain { from, to, protocol, port } => explain_request(&daemon, &from, &to, &protocol, port),
+        Request::Apply => match apply(&mut daemon).await {
+            Ok(changes) => Reply::Applied { changes },
+            Err(e) => Reply::Error { message: format!("{e:#}") },
+        },
+    }
+}
+
+fn explain_request(daemon: &Daemon, from: &str, to: &str, protocol: &str, port: Option<u16>) -> Reply {
+    let runtime = daemon.shared.load();
+    let compiled = &runtime.compiled;
+    let Some(src) = compiled.lab.instance_by_name(from) else {
+        return Reply::Error { message: format!("no host named {from} in lab {}", compiled.lab.name) };
+    };
+    let dst = match compiled.lab.instance_by_name(to) {
+        Some(i) => compiled.lab.instances[i].private_ip,
+        None => match to.parse() {
+            Ok(addr) => addr,
+            Err(_) => return Reply::Error { message: format!("{to} is neither a host of lab {} nor an IPv4 address", compiled.lab.name) },
+        },
+    };
+    let probe = match protocol {
+        "icmp" => Probe::Icmp,
+        "tcp" => Probe::Tcp,
+        "udp" => Probe::Udp,
+        "http" => Probe::Http,
+        other => return Reply::Error { message: format!("protocol {other}: expected icmp, tcp, udp or http") },
+    };
+    let port = port.unwrap_or(if probe == Probe::Http { 80 } else { 0 });
+    let key = probe_key(compiled.lab.instances[src].private_ip, dst, probe, port);
+    let explanation = explain(compiled, src, key);
+    Reply::Explained {
+        text: explanation.render(compiled),
+        reachable: explanation.reachable(),
+        code: explanation.drop_code().map(|c| c.as_str().to_string()),
+        components: explanation.components(compiled),
+    }
+}
+
+/// Re-reads the scenario copy and applies the difference: hosts whose definition changed are
+/// rebuilt, new ones created, removed ones deleted; the rest keep running untouched.
+async fn apply(daemon: &mut Daemon) -> anyhow::Result<Vec<String>> {
+    let source = daemon.state.source.clone();
+    let lab = load_copy(&daemon.lab.name, &source)?;
+    if lab.name != daemon.lab.name {
+        anyhow::bail!("the file names lab {}, but this is lab {}", lab.name, daemon.lab.name);
+    }
+    let mut changes = Vec::new();
+    let wanted: HashMap<&str, &crate::scenario::Instance> = lab.instances.iter().map(|i| (i.name.as_str(), i)).collect();
+    let stale: Vec<String> = daemon
+        .hosts
+        .values()
+        .filter(|h| wanted.get(h.name.as_str()).is_none_or(|w| !same_host(&h.spec, w, &daemon.lab, &lab)))
+        .map(|h| h.name.clone())
+        .collect();
+    for name in stale {
+        if let Some(host) = daemon.hosts.remove(&name) {
+            remove_host(&mut daemon.state, host)?;
+            changes.push(format!("removed host {name}"));
+        }
+    }
+    for index in 0..lab.instances.len() {
+        let name = lab.instances[index].name.clone();
+        if daemon.hosts.contains_key(&name) {
+            continue;
+        }
+        let slot = daemon.next_slot;
+        daemon.next_slot += 1;
+        let host = create_host(&mut daemon.state, &lab, index, slot)?;
+        daemon.hosts.insert(name.clone(), host);
+        start_pump(daemon, &name);
+        changes.push(format!("created host {name}"));
+    }
+    write_all_host_files(&mut daemon.state, &lab)?;
+    if lab != daemon.lab {
+        changes.push("updated routes and rules".to_string());
+    }
+    daemon.shared.store(Arc::new(runtime_for(&lab, &daemon.hosts)));
+    daemon.lab = lab;
+    Ok(changes)
+}
+
+/// A host is kept when what its namespace is built from did not change.
+fn same_host(old: &crate::scenario::Instance, new: &crate::scenario::Instance, old_lab: &Lab, new_lab: &Lab) -> bool {
+    let subnet_cidr = |lab: &Lab, i: &crate::scenario::Instance| lab.subnets[i.subnet].cidr;
+    old.private_ip == new.private_ip
+        && old.services == new.services
+        && old.run == new.run
+        && subnet_cidr(old_lab, old) == subnet_cidr(new_lab, new)
+}
+
+/// Folder of the lab (re-exported for the CLI).
+pub fn folder(lab: &str) -> std::path::PathBuf {
+    lab_dir(lab)
+}

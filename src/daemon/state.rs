@@ -1,0 +1,114 @@
+//! The lab's state directory (`/run/vpclab/LAB`): what the lab created, recorded as it is
+//! created, so that `vpclab down` can remove exactly that, even after a crash.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Root of all labs' state; one folder per lab.
+pub const STATE_ROOT: &str = "/run/vpclab";
+
+/// One host as the lab created it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HostRecord {
+    pub name: String,
+    pub netns: String,
+    pub ip: String,
+    pub vpc: String,
+    pub subnet: String,
+    pub az: String,
+}
+
+/// Everything a lab made. Written after each creation step.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LabState {
+    pub lab: String,
+    /// The scenario file as given by the user (for messages).
+    pub source: String,
+    pub daemon_pid: Option<i32>,
+    /// `starttime` of the daemon (field 22 of /proc/PID/stat), so a reused pid is never killed.
+    pub daemon_start: Option<u64>,
+    /// Namespaces created, by name (`vl-LAB-HOST`).
+    pub namespaces: Vec<String>,
+    /// Folders under /etc/netns created.
+    pub etc_dirs: Vec<String>,
+    pub hosts: Vec<HostRecord>,
+}
+
+pub fn lab_dir(lab: &str) -> PathBuf {
+    Path::new(STATE_ROOT).join(lab)
+}
+
+pub fn state_file(lab: &str) -> PathBuf {
+    lab_dir(lab).join("state.json")
+}
+
+pub fn control_socket(lab: &str) -> PathBuf {
+    lab_dir(lab).join("control.sock")
+}
+
+pub fn scenario_copy(lab: &str) -> PathBuf {
+    lab_dir(lab).join("scenario.yaml")
+}
+
+pub fn log_file(lab: &str) -> PathBuf {
+    lab_dir(lab).join("daemon.log")
+}
+
+impl LabState {
+    pub fn load(lab: &str) -> anyhow::Result<LabState> {
+        let path = state_file(lab);
+        let text = fs::read_to_string(&path)
+            .map_err(|e| anyhow::anyhow!("read lab state {}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("parse lab state {}: {e}", path.display()))
+    }
+
+    /// Writes atomically (temp file + rename) so a crash never leaves half a record.
+    pub fn save(&self) -> anyhow::Result<()> {
+        let dir = lab_dir(&self.lab);
+        fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("create {}: {e}", dir.display()))?;
+        let tmp = dir.join("state.json.tmp");
+        let mut f = fs::File::create(&tmp).map_err(|e| anyhow::anyhow!("write {}: {e}", tmp.display()))?;
+        f.write_all(serde_json::to_string_pretty(self)?.as_bytes())?;
+        f.sync_all()?;
+        fs::rename(&tmp, state_file(&self.lab))?;
+        Ok(())
+    }
+
+    pub fn host(&self, name: &str) -> Option<&HostRecord> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+}
+
+/// Names of labs with a state folder.
+pub fn known_labs() -> Vec<String> {
+    let mut labs: Vec<String> = fs::read_dir(STATE_ROOT)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().join("state.json").exists())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    labs.sort();
+    labs
+}
+
+/// `starttime` of a process, or None if it does not exist.
+pub fn process_start_time(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may contain spaces; fields follow the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+impl LabState {
+    /// True when the recorded daemon is this very process still running.
+    pub fn daemon_alive(&self) -> bool {
+        match (self.daemon_pid, self.daemon_start) {
+            (Some(pid), Some(start)) => process_start_time(pid) == Some(start),
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! `vpclab down`: removes exactly what the state file records, with or without a live daemon.
+
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use super::state::{lab_dir, LabState};
+use crate::netns;
+
+/// What `down` removed.
+#[derive(Debug, Default)]
+pub struct Removed {
+    pub daemon_killed: bool,
+    pub namespaces: usize,
+    pub processes: usize,
+    pub etc_dirs: usize,
+}
+
+/// Stops the daemon and deletes every namespace, file and folder the lab recorded.
+pub fn down(lab: &str) -> anyhow::Result<Removed> {
+    let state = LabState::load(lab)?;
+    let mut removed = Removed::default();
+    if state.daemon_alive() {
+        if let Some(pid) = state.daemon_pid {
+            // The TUN devices and the built-in services live in the daemon: they go with it.
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while state.daemon_alive() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            removed.daemon_killed = true;
+        }
+    }
+    remove_recorded(&state, &mut removed)?;
+    let dir = lab_dir(lab);
+    std::fs::remove_dir_all(&dir).or_else(ignore_missing)
+        .map_err(|e| anyhow::anyhow!("remove {}: {e}", dir.display()))?;
+    Ok(removed)
+}
+
+/// Removes the namespaces and /etc/netns folders of a state record (also used for rollback).
+pub fn remove_recorded(state: &LabState, removed: &mut Removed) -> anyhow::Result<()> {
+    let mut errors = Vec::new();
+    for ns in &state.namespaces {
+        removed.processes += netns::pids_in(ns).len();
+        netns::kill_all_in(ns);
+        match netns::delete(ns) {
+            Ok(()) => removed.namespaces += 1,
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    for ns in &state.etc_dirs {
+        match netns::remove_host_files(ns) {
+            Ok(()) => removed.etc_dirs += 1,
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("down of lab {} left things behind:\n  {}", state.lab, errors.join("\n  "))
+    }
+}
+
+fn ignore_missing(e: std::io::Error) -> std::io::Result<()> {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
+/// What of a lab is still on the machine: namespaces, /etc/netns folders, its state folder,
+/// and processes inside its namespaces. Empty after a clean `down`.
+pub fn leftovers(lab: &str) -> Vec<String> {
+    let prefix = format!("vl-{lab}-");
+    let mut found = Vec::new();
+    for dir in ["/run/netns", "/etc/netns"] {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.starts_with(&prefix) {
+                found.push(format!("{dir}/{name}"));
+            }
+        }
+    }
+    if lab_dir(lab).exists() {
+        found.push(lab_dir(lab).display().to_string());
+    }
+    found
+}

@@ -1,0 +1,96 @@
+//! The lab compiled for fast decisions: route tables as longest-prefix-first lists and
+//! per-VPC address maps. Built once per `up`, swapped whole on change.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+use crate::scenario::{InstanceId, Lab, PeeringId, RouteTarget, VpcId};
+
+/// Which route of a table matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteRef {
+    /// The implicit local route for the VPC's CIDR with this index.
+    Local(usize),
+    /// The declared route with this index in `RouteTable::routes`.
+    Declared(usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompiledTarget {
+    Local,
+    Blackhole,
+    Peering(PeeringId),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompiledRoute {
+    pub destination: Ipv4Net,
+    pub target: CompiledTarget,
+    pub route: RouteRef,
+}
+
+/// A lab ready for the decision function.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub lab: Lab,
+    /// Per route table: every route, local ones included, longest prefix first.
+    pub(super) tables: Vec<Vec<CompiledRoute>>,
+    /// Per VPC: which instance holds which private address.
+    pub(super) addresses: Vec<HashMap<Ipv4Addr, InstanceId>>,
+}
+
+impl Compiled {
+    pub fn new(lab: Lab) -> Compiled {
+        let tables = lab
+            .route_tables
+            .iter()
+            .map(|table| {
+                let vpc = &lab.vpcs[table.vpc];
+                let local = vpc.cidrs.iter().enumerate().map(|(i, cidr)| CompiledRoute {
+                    destination: *cidr,
+                    target: CompiledTarget::Local,
+                    route: RouteRef::Local(i),
+                });
+                let declared = table.routes.iter().enumerate().map(|(i, r)| CompiledRoute {
+                    destination: r.destination,
+                    target: match r.target {
+                        RouteTarget::Blackhole => CompiledTarget::Blackhole,
+                        RouteTarget::Peering(p) => CompiledTarget::Peering(p),
+                    },
+                    route: RouteRef::Declared(i),
+                });
+                let mut routes: Vec<CompiledRoute> = local.chain(declared).collect();
+                // Longest prefix first; the sort is stable, so local (listed first) wins a tie,
+                // as the local route beats propagated ones (aws-rules.md §1.3).
+                routes.sort_by_key(|r| std::cmp::Reverse(r.destination.prefix_len()));
+                routes
+            })
+            .collect();
+        let mut addresses = vec![HashMap::new(); lab.vpcs.len()];
+        for (id, instance) in lab.instances.iter().enumerate() {
+            addresses[instance.vpc].insert(instance.private_ip, id);
+        }
+        Compiled { lab, tables, addresses }
+    }
+
+    /// Longest-prefix match in one route table.
+    pub fn lookup(&self, table: usize, dst: Ipv4Addr) -> Option<&CompiledRoute> {
+        self.tables[table].iter().find(|r| r.destination.contains(&dst))
+    }
+
+    /// The instance holding `addr` in `vpc`, if any.
+    pub fn instance_at(&self, vpc: VpcId, addr: Ipv4Addr) -> Option<InstanceId> {
+        self.addresses[vpc].get(&addr).copied()
+    }
+
+    pub fn vpc_contains(&self, vpc: VpcId, addr: Ipv4Addr) -> bool {
+        self.lab.vpcs[vpc].cidrs.iter().any(|c| c.contains(&addr))
+    }
+
+    /// The instance that owns `addr` in any VPC (for naming a probe's destination).
+    pub fn instance_anywhere(&self, addr: Ipv4Addr) -> Option<InstanceId> {
+        self.addresses.iter().find_map(|m| m.get(&addr).copied())
+    }
+}

@@ -1,0 +1,113 @@
+//! What a decision returns: the outcome, the AWS explanation code of a drop, and the hops taken.
+
+use crate::scenario::{InstanceId, PeeringId, RouteTableId, SubnetId, VpcId};
+
+use super::RouteRef;
+
+/// Why a packet was dropped, named as AWS Reachability Analyzer names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropCode {
+    /// The route table has no route for the destination.
+    NoRouteToDestination,
+    /// The matching route is a blackhole.
+    BadStateRoute,
+    /// A peering only carries packets whose addresses are inside the two peered VPCs.
+    PcxRequiresAddressInVpcCidr,
+    /// The sender used a source address that is not its own.
+    EniSourceDestCheckRestriction,
+    /// The destination is inside the VPC but no interface holds that address.
+    NoPossibleDestination,
+    /// Not an IPv4 packet, or too short to read.
+    UnsupportedPacket,
+}
+
+impl DropCode {
+    pub const ALL: [DropCode; 6] = [
+        DropCode::NoRouteToDestination,
+        DropCode::BadStateRoute,
+        DropCode::PcxRequiresAddressInVpcCidr,
+        DropCode::EniSourceDestCheckRestriction,
+        DropCode::NoPossibleDestination,
+        DropCode::UnsupportedPacket,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropCode::NoRouteToDestination => "NO_ROUTE_TO_DESTINATION",
+            DropCode::BadStateRoute => "BAD_STATE_ROUTE",
+            DropCode::PcxRequiresAddressInVpcCidr => "PCX_REQUIRES_ADDRESS_IN_VPC_CIDR",
+            DropCode::EniSourceDestCheckRestriction => "ENI_SOURCE_DEST_CHECK_RESTRICTION",
+            DropCode::NoPossibleDestination => "NO_POSSIBLE_DESTINATION",
+            DropCode::UnsupportedPacket => "UNSUPPORTED_PACKET",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<DropCode> {
+        DropCode::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
+    /// One sentence for a learner.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            DropCode::NoRouteToDestination => "the route table has no route to the destination",
+            DropCode::BadStateRoute => "the matching route is a blackhole: its target does not work",
+            DropCode::PcxRequiresAddressInVpcCidr => {
+                "a peering connection carries only traffic between addresses of the two peered VPCs (peering is not transitive)"
+            }
+            DropCode::EniSourceDestCheckRestriction => {
+                "source/destination check: an instance may only send from its own address"
+            }
+            DropCode::NoPossibleDestination => "no network interface in the VPC holds the destination address",
+            DropCode::UnsupportedPacket => "the fabric carries IPv4 only in this version",
+        }
+    }
+}
+
+impl std::fmt::Display for DropCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where the packet ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Deliver(InstanceId),
+    Drop(DropCode),
+}
+
+/// One step on the path, with the rule or route that matched there. Ids only, so that
+/// recording a hop never allocates; names come from the `Lab` when rendering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hop {
+    /// The packet left this instance's primary interface.
+    SourceEni(InstanceId),
+    /// It was delivered inside one subnet without the router (no route table, no NACL).
+    SameSubnet(SubnetId),
+    /// It left this subnet through the VPC router.
+    LeaveSubnet(SubnetId),
+    /// This route of this table matched.
+    Route { table: RouteTableId, route: RouteRef },
+    /// It crossed this peering connection into `into`.
+    Peering { peering: PeeringId, into: VpcId },
+    /// It entered this subnet.
+    EnterSubnet(SubnetId),
+    /// It reached this instance's interface.
+    DestinationEni(InstanceId),
+}
+
+/// Receives the hops of a decision. The data plane passes `()`, which records nothing.
+pub trait Trace {
+    fn hop(&mut self, hop: Hop);
+}
+
+impl Trace for () {
+    #[inline]
+    fn hop(&mut self, _hop: Hop) {}
+}
+
+impl Trace for Vec<Hop> {
+    fn hop(&mut self, hop: Hop) {
+        self.push(hop);
+    }
+}

@@ -1,0 +1,298 @@
+//! Scenario layer: decoding the YAML tree into `*Raw` structs. Checks shapes only (keys, types);
+//! what values mean is checked during resolution. Documented keys this version cannot build yet
+//! are accepted and reported when used.
+
+use super::error::Errors;
+use super::raw::*;
+use super::yaml::{At, Map, Node};
+
+const TOP_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "defaults",
+    "vpcs",
+    "peering_connections",
+    "internet",
+    "services",
+    "sites",
+    "vpn_gateways",
+    "vpn_connections",
+    "transit_gateways",
+    "direct_connect",
+    "traffic_mirroring",
+    "expect",
+];
+const TOP_UNSUPPORTED: &[&str] = &[
+    "internet",
+    "services",
+    "sites",
+    "vpn_gateways",
+    "vpn_connections",
+    "transit_gateways",
+    "direct_connect",
+    "traffic_mirroring",
+];
+const VPC_KEYS: &[&str] = &[
+    "cidr",
+    "region",
+    "account",
+    "ipv6",
+    "internet_gateway",
+    "egress_only_internet_gateway",
+    "dns",
+    "subnets",
+    "route_tables",
+    "security_groups",
+    "network_acls",
+    "nat_gateways",
+    "endpoints",
+    "instances",
+    "flow_logs",
+];
+const VPC_UNSUPPORTED: &[&str] = &[
+    "ipv6",
+    "internet_gateway",
+    "egress_only_internet_gateway",
+    "nat_gateways",
+    "endpoints",
+    "flow_logs",
+];
+const SUBNET_KEYS: &[&str] =
+    &["cidr", "az", "ipv6", "route_table", "network_acl", "map_public_ip_on_launch"];
+const INSTANCE_KEYS: &[&str] = &[
+    "subnet",
+    "private_ip",
+    "public_ip",
+    "ipv6",
+    "security_groups",
+    "source_dest_check",
+    "services",
+    "run",
+];
+const EXPECT_KEYS: &[&str] = &["from", "to", "protocol", "port", "reachable", "reason", "via"];
+
+const CIDR: &str = "an IPv4 CIDR like 10.0.0.0/16";
+const NAME: &str = "a name";
+const PORTS: &str = "a port (80), a range (1024-65535) or all";
+const PROTOCOL: &str = "tcp, udp, icmp, icmpv6, all or a protocol number";
+const ICMP: &str = "an ICMP type or code number (-1 for all)";
+
+pub(super) fn scenario(root: &Node<'_>, errs: &mut Errors) -> ScenarioRaw {
+    let mut raw = ScenarioRaw {
+        name: None,
+        description: None,
+        region: None,
+        account: None,
+        vpcs: Vec::new(),
+        peerings: Vec::new(),
+        expect: Vec::new(),
+    };
+    let Some(top) = root.map(errs, TOP_KEYS) else {
+        return raw;
+    };
+    raw.name = top.string(errs, "name", "a lab name like peering");
+    raw.description = top.text(errs, "description", "a text").map(|d| d.value);
+    if let Some(d) = top.get("defaults").and_then(|n| n.map(errs, &["region", "account"])) {
+        raw.region = d.string(errs, "region", "a region like us-east-1");
+        raw.account = d.text(errs, "account", "a 12-digit account id");
+    }
+    for key in TOP_UNSUPPORTED {
+        top.unsupported(errs, key);
+    }
+    if let Some(n) = top.get("vpcs") {
+        raw.vpcs = n.named(errs).into_iter().filter_map(|(k, v)| vpc(k, &v, errs)).collect();
+    }
+    if let Some(n) = top.get("peering_connections") {
+        for (name, v) in n.named(errs) {
+            if let Some(m) = v.map(errs, &["requester", "accepter"]) {
+                raw.peerings.push(PeeringRaw {
+                    requester: required_string(&m, errs, "requester", "a VPC name"),
+                    accepter: required_string(&m, errs, "accepter", "a VPC name"),
+                    name,
+                });
+            }
+        }
+    }
+    if let Some(n) = top.get("expect") {
+        raw.expect = n.seq(errs).iter().filter_map(|item| expectation(item, errs)).collect();
+    }
+    raw
+}
+
+fn required_string(m: &Map<'_>, errs: &mut Errors, key: &str, expected: &str) -> Option<At<String>> {
+    m.required(errs, key, expected).and_then(|n| n.string(errs, expected))
+}
+
+fn vpc(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<VpcRaw> {
+    let m = node.map(errs, VPC_KEYS)?;
+    for key in VPC_UNSUPPORTED {
+        m.unsupported(errs, key);
+    }
+    if let Some(n) = m.get("dns") {
+        n.boolean(errs);
+    }
+    let cidrs = m.required(errs, "cidr", CIDR).map(|n| n.strings(errs, CIDR));
+    let mut raw = VpcRaw {
+        name,
+        cidrs,
+        region: m.string(errs, "region", "a region like us-east-1"),
+        account: m.text(errs, "account", "a 12-digit account id"),
+        subnets: Vec::new(),
+        route_tables: Vec::new(),
+        security_groups: Vec::new(),
+        network_acls: Vec::new(),
+        instances: Vec::new(),
+    };
+    for (name, n) in m.get("subnets").map(|n| n.named(errs)).unwrap_or_default() {
+        raw.subnets.extend(subnet(name, &n, errs));
+    }
+    for (name, n) in m.get("route_tables").map(|n| n.named(errs)).unwrap_or_default() {
+        raw.route_tables.extend(route_table(name, &n, errs));
+    }
+    for (name, n) in m.get("security_groups").map(|n| n.named(errs)).unwrap_or_default() {
+        raw.security_groups.extend(security_group(name, &n, errs));
+    }
+    for (name, n) in m.get("network_acls").map(|n| n.named(errs)).unwrap_or_default() {
+        raw.network_acls.extend(network_acl(name, &n, errs));
+    }
+    for (name, n) in m.get("instances").map(|n| n.named(errs)).unwrap_or_default() {
+        raw.instances.extend(instance(name, &n, errs));
+    }
+    Some(raw)
+}
+
+fn subnet(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<SubnetRaw> {
+    let m = node.map(errs, SUBNET_KEYS)?;
+    m.unsupported(errs, "ipv6");
+    m.unsupported(errs, "map_public_ip_on_launch");
+    Some(SubnetRaw {
+        name,
+        cidr: required_string(&m, errs, "cidr", "an IPv4 CIDR like 10.0.1.0/24"),
+        az: m.string(errs, "az", "an availability zone like us-east-1a"),
+        route_table: m.string(errs, "route_table", NAME),
+        network_acl: m.string(errs, "network_acl", NAME),
+    })
+}
+
+fn route_table(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<RouteTableRaw> {
+    let m = node.map(errs, &["main", "propagate", "routes"])?;
+    m.unsupported(errs, "propagate");
+    let mut routes = Vec::new();
+    for item in m.get("routes").map(|n| n.seq(errs)).unwrap_or_default() {
+        if let Some(r) = item.map(errs, &["destination", "target"]) {
+            routes.push(RouteRaw {
+                destination: required_string(&r, errs, "destination", CIDR),
+                target: required_string(&r, errs, "target", "blackhole or pcx:NAME"),
+            });
+        }
+    }
+    Some(RouteTableRaw { name, main: m.boolean(errs, "main"), routes })
+}
+
+fn security_group(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<SecurityGroupRaw> {
+    let m = node.map(errs, &["ingress", "egress"])?;
+    let ingress = m.get("ingress").map(|n| rules(n, errs, Rule::Ingress)).unwrap_or_default();
+    let egress = m.get("egress").map(|n| rules(n, errs, Rule::Egress));
+    Some(SecurityGroupRaw { name, ingress, egress })
+}
+
+fn network_acl(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<NetworkAclRaw> {
+    let m = node.map(errs, &["inbound", "outbound"])?;
+    let inbound = m.get("inbound").map(|n| rules(n, errs, Rule::Acl)).unwrap_or_default();
+    let outbound = m.get("outbound").map(|n| rules(n, errs, Rule::Acl)).unwrap_or_default();
+    Some(NetworkAclRaw { name, inbound, outbound })
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Rule {
+    Ingress,
+    Egress,
+    Acl,
+}
+
+fn rules(node: &Node<'_>, errs: &mut Errors, kind: Rule) -> Vec<RuleRaw> {
+    let (keys, peer): (&[&str], &str) = match kind {
+        Rule::Ingress => (&["protocol", "ports", "icmp_type", "icmp_code", "source"], "source"),
+        Rule::Egress => (&["protocol", "ports", "icmp_type", "icmp_code", "destination"], "destination"),
+        Rule::Acl => (
+            &["rule", "protocol", "ports", "icmp_type", "icmp_code", "cidr", "action"],
+            "cidr",
+        ),
+    };
+    let peer_expected = match kind {
+        Rule::Acl => CIDR,
+        _ => "an IPv4 CIDR like 10.0.0.0/16 or sg:NAME",
+    };
+    let mut out = Vec::new();
+    for item in node.seq(errs) {
+        let Some(m) = item.map(errs, keys) else { continue };
+        let (number, action) = if kind == Rule::Acl {
+            (
+                m.required(errs, "rule", "a rule number 1-32766")
+                    .and_then(|n| n.integer(errs, "a rule number 1-32766")),
+                required_string(&m, errs, "action", "allow or deny"),
+            )
+        } else {
+            (None, None)
+        };
+        out.push(RuleRaw {
+            at: item.at(()),
+            number,
+            protocol: m.required(errs, "protocol", PROTOCOL).and_then(|n| n.text(errs, PROTOCOL)),
+            ports: m.text(errs, "ports", PORTS),
+            icmp_type: m.integer(errs, "icmp_type", ICMP),
+            icmp_code: m.integer(errs, "icmp_code", ICMP),
+            peer: required_string(&m, errs, peer, peer_expected),
+            action,
+        });
+    }
+    out
+}
+
+fn instance(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<InstanceRaw> {
+    let m = node.map(errs, INSTANCE_KEYS)?;
+    if let Some(n) = m.get("public_ip") {
+        match n.text(errs, "true, eip or false") {
+            Some(t) if t.value == "false" => {}
+            Some(t) if t.value == "true" || t.value == "eip" => m.unsupported(errs, "public_ip"),
+            Some(t) => errs.at(
+                t.pos,
+                &t.path,
+                format!("invalid public_ip `{}`: expected true, eip or false", t.value),
+            ),
+            None => {}
+        }
+    }
+    m.unsupported(errs, "ipv6");
+    Some(InstanceRaw {
+        name,
+        subnet: required_string(&m, errs, "subnet", "a subnet name"),
+        private_ip: m.string(errs, "private_ip", "an IPv4 address like 10.0.1.10"),
+        security_groups: m.get("security_groups").map(|n| n.strings(errs, "a security group name")),
+        source_dest_check: m.boolean(errs, "source_dest_check"),
+        services: m
+            .get("services")
+            .map(|n| n.strings(errs, "a service like http:80, tcp:5432, udp:53 or icmp"))
+            .unwrap_or_default(),
+        run: m.text(errs, "run", "a shell command").map(|r| r.value),
+    })
+}
+
+fn expectation(item: &Node<'_>, errs: &mut Errors) -> Option<ExpectRaw> {
+    let m = item.map(errs, EXPECT_KEYS)?;
+    Some(ExpectRaw {
+        at: item.at(()),
+        from: required_string(&m, errs, "from", "a host name"),
+        to: m
+            .required(errs, "to", "a host name or an IPv4 address")
+            .and_then(|n| n.string(errs, "a host name or an IPv4 address")),
+        protocol: required_string(&m, errs, "protocol", "icmp, tcp, udp or http"),
+        port: m.integer(errs, "port", "a port number 1-65535"),
+        reachable: m.required(errs, "reachable", "true or false").and_then(|n| n.boolean(errs)),
+        reason: m.string(errs, "reason", "an explanation code like NO_ROUTE_TO_DESTINATION"),
+        via: m
+            .get("via")
+            .map(|n| n.strings(errs, "a component like pcx:NAME"))
+            .unwrap_or_default(),
+    })
+}

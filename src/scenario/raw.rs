@@ -1,0 +1,102 @@
+//! Scenario layer: the scenario as written (`FooRaw`), every value with its place in the file.
+//! Decoding fills these; resolution turns them into a `Lab`. A `None` for a required value
+//! means its absence or its bad type has already been reported.
+
+use super::yaml::At;
+
+pub(super) struct ScenarioRaw {
+    pub name: Option<At<String>>,
+    pub description: Option<String>,
+    pub region: Option<At<String>>,
+    pub account: Option<At<String>>,
+    pub vpcs: Vec<VpcRaw>,
+    pub peerings: Vec<PeeringRaw>,
+    pub expect: Vec<ExpectRaw>,
+}
+
+pub(super) struct VpcRaw {
+    pub name: At<String>,
+    pub cidrs: Option<Vec<At<String>>>,
+    pub region: Option<At<String>>,
+    pub account: Option<At<String>>,
+    pub subnets: Vec<SubnetRaw>,
+    pub route_tables: Vec<RouteTableRaw>,
+    pub security_groups: Vec<SecurityGroupRaw>,
+    pub network_acls: Vec<NetworkAclRaw>,
+    pub instances: Vec<InstanceRaw>,
+}
+
+pub(super) struct SubnetRaw {
+    pub name: At<String>,
+    pub cidr: Option<At<String>>,
+    pub az: Option<At<String>>,
+    pub route_table: Option<At<String>>,
+    pub network_acl: Option<At<String>>,
+}
+
+pub(super) struct RouteTableRaw {
+    pub name: At<String>,
+    pub main: Option<At<bool>>,
+    pub routes: Vec<RouteRaw>,
+}
+
+pub(super) struct RouteRaw {
+    pub destination: Option<At<String>>,
+    pub target: Option<At<String>>,
+}
+
+pub(super) struct SecurityGroupRaw {
+    pub name: At<String>,
+    pub ingress: Vec<RuleRaw>,
+    /// None: the key is absent, which means "allow all out".
+    pub egress: Option<Vec<RuleRaw>>,
+}
+
+pub(super) struct NetworkAclRaw {
+    pub name: At<String>,
+    pub inbound: Vec<RuleRaw>,
+    pub outbound: Vec<RuleRaw>,
+}
+
+/// A security group or network ACL rule.
+pub(super) struct RuleRaw {
+    /// The rule itself (for errors about the whole rule).
+    pub at: At<()>,
+    /// NACL only.
+    pub number: Option<At<i64>>,
+    pub protocol: Option<At<String>>,
+    pub ports: Option<At<String>>,
+    pub icmp_type: Option<At<i64>>,
+    pub icmp_code: Option<At<i64>>,
+    /// SG `source`/`destination`, NACL `cidr`.
+    pub peer: Option<At<String>>,
+    /// NACL only.
+    pub action: Option<At<String>>,
+}
+
+pub(super) struct InstanceRaw {
+    pub name: At<String>,
+    pub subnet: Option<At<String>>,
+    pub private_ip: Option<At<String>>,
+    pub security_groups: Option<Vec<At<String>>>,
+    pub source_dest_check: Option<At<bool>>,
+    pub services: Vec<At<String>>,
+    pub run: Option<String>,
+}
+
+pub(super) struct PeeringRaw {
+    pub name: At<String>,
+    pub requester: Option<At<String>>,
+    pub accepter: Option<At<String>>,
+}
+
+pub(super) struct ExpectRaw {
+    pub at: At<()>,
+    pub from: Option<At<String>>,
+    pub to: Option<At<String>>,
+    pub protocol: Option<At<String>>,
+    pub port: Option<At<i64>>,
+    pub reachable: Option<At<bool>>,
+    pub reason: Option<At<String>>,
+    pub via: Vec<At<String>>,
+}

@@ -1,0 +1,328 @@
+//! Scenario layer: resolution of the raw scenario into a `Lab`, phase by phase (VPCs, peerings,
+//! route tables, ACLs, SGs, subnets, instances, expectations). Every phase reports all it finds
+//! and goes on; a thing already reported as broken is skipped silently by the phases after, so
+//! one mistake yields one error. The `Lab` is only handed out when nothing was reported.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::error::{Errors, Pos};
+use super::lab::*;
+use super::raw::{ScenarioRaw, VpcRaw};
+use super::values::{check_account, check_lab_name, check_name, check_region, overlaps, parse_sized_cidr};
+use super::yaml::At;
+use super::{addresses, expect, routing, security};
+
+const DEFAULT_REGION: &str = "us-east-1";
+const DEFAULT_ACCOUNT: &str = "111111111111";
+
+/// What the phases share: the lab being built and the names seen so far.
+pub(super) struct Ctx<'e> {
+    pub errs: &'e mut Errors,
+    pub lab: Lab,
+    pub vpc_ids: HashMap<String, VpcId>,
+    /// False when a VPC's CIDRs were reported bad: checks against them are skipped.
+    pub vpc_cidrs_ok: Vec<bool>,
+    /// Lab-wide names; `None` marks a thing that was declared but reported broken.
+    pub peering_ids: HashMap<String, Option<PeeringId>>,
+    pub route_table_ids: HashMap<String, Option<RouteTableId>>,
+    pub subnet_ids: HashMap<String, Option<SubnetId>>,
+    pub host_ids: HashMap<String, Option<InstanceId>>,
+    /// Per VPC: SGs and NACLs are named within their VPC.
+    pub sg_ids: Vec<HashMap<String, SecurityGroupId>>,
+    pub nacl_ids: Vec<HashMap<String, NetworkAclId>>,
+    /// Where each lab-wide name was first declared, by kind.
+    declared: HashMap<(&'static str, String), (Pos, String)>,
+}
+
+impl Ctx<'_> {
+    pub fn error<T>(&mut self, at: &At<T>, message: impl Into<String>) {
+        self.errs.at(at.pos, &at.path, message);
+    }
+
+    /// Checks a name's form and, for lab-wide kinds, that it is not taken. False if taken.
+    pub fn claim(&mut self, kind: &'static str, name: &At<String>) -> bool {
+        if let Err(m) = check_name(kind, &name.value) {
+            self.error(name, m);
+        }
+        let key = (kind, name.value.clone());
+        if let Some((pos, path)) = self.declared.get(&key) {
+            let msg = format!(
+                "duplicate {kind} name `{}`: already declared at line {} ({path})",
+                name.value, pos.line
+            );
+            self.error(name, msg);
+            return false;
+        }
+        self.declared.insert(key, (name.pos, name.path.clone()));
+        true
+    }
+
+    /// Where a lab-wide name was declared, if it was.
+    pub fn declared_at(&self, kind: &'static str, name: &str) -> Option<(Pos, String)> {
+        self.declared.get(&(kind, name.to_string())).cloned()
+    }
+
+    pub fn vpc_name(&self, vpc: VpcId) -> &str {
+        &self.lab.vpcs[vpc].name
+    }
+
+    /// Looks up a VPC by name, reporting an unknown one with the valid names.
+    pub fn vpc(&mut self, name: &At<String>) -> Option<VpcId> {
+        let found = self.vpc_ids.get(&name.value).copied();
+        if found.is_none() {
+            let valid = list(self.lab.vpcs.iter().map(|v| v.name.as_str()));
+            self.error(name, format!("unknown VPC `{}`; VPCs: {valid}", name.value));
+        }
+        found
+    }
+}
+
+/// Names for a message: `a, b, c`, or `(none)`.
+pub(super) fn list<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let v: Vec<&str> = names.collect();
+    if v.is_empty() {
+        "(none)".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+pub(super) fn resolve(raw: &ScenarioRaw, file_name: &str, errs: &mut Errors) -> Lab {
+    let lab = Lab {
+        name: lab_name(raw, file_name, errs),
+        description: raw.description.clone(),
+        source: file_name.to_string(),
+        vpcs: Vec::new(),
+        subnets: Vec::new(),
+        route_tables: Vec::new(),
+        security_groups: Vec::new(),
+        network_acls: Vec::new(),
+        instances: Vec::new(),
+        peerings: Vec::new(),
+        expectations: Vec::new(),
+    };
+    let mut ctx = Ctx {
+        errs,
+        lab,
+        vpc_ids: HashMap::new(),
+        vpc_cidrs_ok: Vec::new(),
+        peering_ids: HashMap::new(),
+        route_table_ids: HashMap::new(),
+        subnet_ids: HashMap::new(),
+        host_ids: HashMap::new(),
+        sg_ids: Vec::new(),
+        nacl_ids: Vec::new(),
+        declared: HashMap::new(),
+    };
+    let region = checked(&mut ctx, &raw.region, check_region).unwrap_or(DEFAULT_REGION.into());
+    let account = checked(&mut ctx, &raw.account, check_account).unwrap_or(DEFAULT_ACCOUNT.into());
+    for v in &raw.vpcs {
+        vpc(&mut ctx, v, &region, &account);
+    }
+    routing::peerings(&mut ctx, &raw.peerings);
+    routing::route_tables(&mut ctx, &raw.vpcs);
+    security::network_acls(&mut ctx, &raw.vpcs);
+    security::security_groups(&mut ctx, &raw.vpcs);
+    for (id, v) in raw.vpcs.iter().enumerate() {
+        subnets(&mut ctx, id, v);
+    }
+    addresses::instances(&mut ctx, &raw.vpcs);
+    expect::expectations(&mut ctx, &raw.expect);
+    ctx.lab
+}
+
+fn lab_name(raw: &ScenarioRaw, file_name: &str, errs: &mut Errors) -> String {
+    if let Some(name) = &raw.name {
+        if let Err(m) = check_lab_name(&name.value) {
+            errs.at(name.pos, &name.path, m);
+        }
+        return name.value.clone();
+    }
+    let stem = Path::new(file_name)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if let Err(m) = check_lab_name(&stem) {
+        errs.at(
+            Pos { line: 1, column: 1 },
+            "name",
+            format!("{m} (taken from the file name); set `name:`"),
+        );
+    }
+    stem
+}
+
+/// The value when it passes `check`; a failure is reported and reads as absent.
+fn checked(ctx: &mut Ctx, v: &Option<At<String>>, check: fn(&str) -> Result<(), String>) -> Option<String> {
+    let v = v.as_ref()?;
+    match check(&v.value) {
+        Ok(()) => Some(v.value.clone()),
+        Err(m) => {
+            ctx.error(v, m);
+            None
+        }
+    }
+}
+
+fn vpc(ctx: &mut Ctx, v: &VpcRaw, region: &str, account: &str) {
+    ctx.claim("VPC", &v.name);
+    let mut cidrs: Vec<Ipv4Net> = Vec::new();
+    let mut ok = v.cidrs.is_some();
+    for c in v.cidrs.iter().flatten() {
+        match parse_sized_cidr(&c.value, 16, 28) {
+            Ok(net) if overlaps(net, LINK_LOCAL) => {
+                ctx.error(c, format!("CIDR {net} overlaps 169.254.0.0/16, which AWS never allows in a VPC"));
+                ok = false;
+            }
+            Ok(net) => {
+                if let Some(other) = cidrs.iter().find(|o| overlaps(**o, net)) {
+                    let msg = format!("CIDR {net} overlaps {other}, another block of vpc {}", v.name.value);
+                    ctx.error(c, msg);
+                    ok = false;
+                }
+                cidrs.push(net);
+            }
+            Err(m) => {
+                ctx.error(c, m);
+                ok = false;
+            }
+        }
+    }
+    if let Some(list) = &v.cidrs {
+        if list.is_empty() {
+            let at = At { value: (), pos: v.name.pos, path: format!("{}.cidr", v.name.path) };
+            ctx.error(&at, "expected at least one IPv4 CIDR like 10.0.0.0/16");
+            ok = false;
+        }
+    }
+    let region = checked(ctx, &v.region, check_region).unwrap_or(region.into());
+    let account = checked(ctx, &v.account, check_account).unwrap_or(account.into());
+    let id = ctx.lab.vpcs.len();
+    ctx.vpc_ids.insert(v.name.value.clone(), id);
+    ctx.vpc_cidrs_ok.push(ok);
+    // Placeholders; the route-table, ACL and SG phases fill them in.
+    ctx.lab.vpcs.push(Vpc {
+        name: v.name.value.clone(),
+        cidrs,
+        region,
+        account,
+        main_route_table: 0,
+        default_network_acl: 0,
+        default_security_group: 0,
+    });
+}
+
+const LINK_LOCAL: Ipv4Net = match Ipv4Net::new(std::net::Ipv4Addr::new(169, 254, 0, 0), 16) {
+    Ok(n) => n,
+    Err(_) => panic!("169.254.0.0/16 is a valid network"),
+};
+
+fn subnets(ctx: &mut Ctx, vpc: VpcId, v: &VpcRaw) {
+    for s in &v.subnets {
+        let fresh = ctx.claim("subnet", &s.name);
+        let cidr = s.cidr.as_ref().and_then(|c| subnet_cidr(ctx, vpc, c));
+        let region = ctx.lab.vpcs[vpc].region.clone();
+        let az = match &s.az {
+            Some(az) => {
+                let letter = az.value.strip_prefix(region.as_str()).unwrap_or("");
+                if letter.len() != 1 || !letter.chars().all(|c| c.is_ascii_lowercase()) {
+                    let msg = format!(
+                        "az `{}` is not in vpc {}'s region {region}: expected {region}a, {region}b, ...",
+                        az.value, v.name.value
+                    );
+                    ctx.error(az, msg);
+                }
+                az.value.clone()
+            }
+            None => format!("{region}a"),
+        };
+        let route_table = s.route_table.as_ref().map(|rt| route_table_ref(ctx, vpc, rt));
+        let network_acl = s.network_acl.as_ref().map(|acl| {
+            let found = ctx.nacl_ids[vpc].get(&acl.value).copied();
+            if found.is_none() {
+                let mut names: Vec<&str> = ctx.nacl_ids[vpc].keys().map(String::as_str).collect();
+                names.sort();
+                let msg = format!(
+                    "unknown network ACL `{}`; network ACLs of vpc {}: {}",
+                    acl.value,
+                    v.name.value,
+                    list(names.into_iter())
+                );
+                ctx.error(acl, msg);
+            }
+            found
+        });
+        let Some(cidr) = cidr else {
+            if fresh {
+                ctx.subnet_ids.insert(s.name.value.clone(), None);
+            }
+            continue;
+        };
+        let id = ctx.lab.subnets.len();
+        if fresh {
+            ctx.subnet_ids.insert(s.name.value.clone(), Some(id));
+        }
+        let main = ctx.lab.vpcs[vpc].main_route_table;
+        ctx.lab.subnets.push(Subnet {
+            name: s.name.value.clone(),
+            vpc,
+            cidr,
+            az,
+            route_table: route_table.flatten().unwrap_or(main),
+            explicit_route_table: route_table.is_some(),
+            network_acl: network_acl.flatten().unwrap_or(ctx.lab.vpcs[vpc].default_network_acl),
+        });
+    }
+}
+
+fn subnet_cidr(ctx: &mut Ctx, vpc: VpcId, c: &At<String>) -> Option<Ipv4Net> {
+    let net = match parse_sized_cidr(&c.value, 16, 28) {
+        Ok(net) => net,
+        Err(m) => {
+            ctx.error(c, m);
+            return None;
+        }
+    };
+    let v = &ctx.lab.vpcs[vpc];
+    if ctx.vpc_cidrs_ok[vpc] && !v.cidrs.iter().any(|b| b.contains(&net)) {
+        let msg = format!(
+            "subnet CIDR {net} is not inside vpc {}'s CIDRs ({})",
+            v.name,
+            list(v.cidrs.iter().map(|c| c.to_string()).collect::<Vec<_>>().iter().map(String::as_str))
+        );
+        ctx.error(c, msg);
+        return None;
+    }
+    let clash = ctx.lab.subnets.iter().find(|s| s.vpc == vpc && overlaps(s.cidr, net));
+    if let Some(s) = clash {
+        let msg = format!("subnet CIDR {net} overlaps subnet {} ({})", s.name, s.cidr);
+        ctx.error(c, msg);
+        return None;
+    }
+    Some(net)
+}
+
+/// A subnet's `route_table`: it must be a table of the subnet's VPC. None when broken.
+fn route_table_ref(ctx: &mut Ctx, vpc: VpcId, rt: &At<String>) -> Option<RouteTableId> {
+    match ctx.route_table_ids.get(&rt.value).copied() {
+        Some(Some(id)) if ctx.lab.route_tables[id].vpc == vpc => Some(id),
+        Some(None) => None,
+        found => {
+            let names = list(
+                ctx.lab.route_tables.iter().filter(|t| t.vpc == vpc).map(|t| t.name.as_str()),
+            );
+            let vpc_name = ctx.vpc_name(vpc).to_string();
+            let msg = match found {
+                Some(Some(id)) => format!(
+                    "route table `{}` belongs to vpc {}; route tables of vpc {vpc_name}: {names}",
+                    rt.value,
+                    ctx.vpc_name(ctx.lab.route_tables[id].vpc)
+                ),
+                _ => format!("unknown route table `{}`; route tables of vpc {vpc_name}: {names}", rt.value),
+            };
+            ctx.error(rt, msg);
+            None
+        }
+    }
+}
