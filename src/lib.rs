@@ -1,9 +1,9 @@
 //! vpclab: AWS VPC networks out of real Linux parts. Layers point one way:
 //! scenario -> model/fabric (pure) -> wire -> netns (Linux plumbing) -> daemon -> cli.
 
+pub mod cli;
 pub mod daemon;
 pub mod fabric;
 pub mod netns;
 pub mod scenario;
 pub mod wire;
-pub mod cli;

@@ -21,12 +21,21 @@ fn scenario_files() -> Vec<std::path::PathBuf> {
 #[test]
 fn every_scenario_loads_and_has_expectations() {
     let files = scenario_files();
-    assert!(files.len() >= 3, "expected at least 3 scenarios, found {}", files.len());
+    assert!(
+        files.len() >= 3,
+        "expected at least 3 scenarios, found {}",
+        files.len()
+    );
     for file in files {
         let lab = scenario::load_file(&file).unwrap_or_else(|e| panic!("{e}"));
-        assert!(!lab.expectations.is_empty(), "{} has no expect: lines", file.display());
         assert!(
-            lab.expectations.iter().any(|e| e.reachable) && lab.expectations.iter().any(|e| !e.reachable),
+            !lab.expectations.is_empty(),
+            "{} has no expect: lines",
+            file.display()
+        );
+        assert!(
+            lab.expectations.iter().any(|e| e.reachable)
+                && lab.expectations.iter().any(|e| !e.reachable),
             "{}: a lesson shows both the passing case and its failing twin",
             file.display()
         );
@@ -42,17 +51,25 @@ fn every_expectation_holds_in_the_model() {
         let compiled = Compiled::new(lab.clone());
         for e in &lab.expectations {
             let src = lab.instances[e.from].private_ip;
-            let port = e.port.unwrap_or(if e.probe == Probe::Http { 80 } else { 0 });
+            let port = e
+                .port
+                .unwrap_or(if e.probe == Probe::Http { 80 } else { 0 });
             let x = explain(&compiled, e.from, probe_key(src, e.to, e.probe, port));
             checked += 1;
             let name = format!("{}:{}", file.display(), e.line);
             if x.reachable() != e.reachable {
-                failures.push(format!("{name}: expected reachable={}, model says\n{}", e.reachable, x.render(&compiled)));
+                failures.push(format!(
+                    "{name}: expected reachable={}, model says\n{}",
+                    e.reachable,
+                    x.render(&compiled)
+                ));
             }
             if let Some(reason) = &e.reason {
                 let got = x.drop_code().map(|c| c.as_str());
                 if got != Some(reason.as_str()) {
-                    failures.push(format!("{name}: expected reason {reason}, model says {got:?}"));
+                    failures.push(format!(
+                        "{name}: expected reason {reason}, model says {got:?}"
+                    ));
                 }
             }
             let path = x.components(&compiled);

@@ -33,21 +33,44 @@ pub fn check(file: Option<&str>) -> anyhow::Result<i32> {
         }
     };
     netns::require_root()?;
-    let state = LabState::load(&lab.name)
-        .map_err(|_| anyhow::anyhow!("lab {} is not running; start it with `vpclab up {}`", lab.name, file.unwrap_or("")))?;
+    let state = LabState::load(&lab.name).map_err(|_| {
+        anyhow::anyhow!(
+            "lab {} is not running; start it with `vpclab up {}`",
+            lab.name,
+            file.unwrap_or("")
+        )
+    })?;
     if !state.daemon_alive() {
-        anyhow::bail!("the daemon of lab {} is gone; run `vpclab down {}` and `vpclab up` again", lab.name, lab.name);
+        anyhow::bail!(
+            "the daemon of lab {} is gone; run `vpclab down {}` and `vpclab up` again",
+            lab.name,
+            lab.name
+        );
     }
     // Probes run in parallel: a drop costs a full timeout, and they do not disturb each other.
     let rows: Vec<Row> = std::thread::scope(|s| {
-        let handles: Vec<_> = lab.expectations.iter().map(|e| s.spawn(|| check_one(&lab, e))).collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| panic_row())).collect()
+        let handles: Vec<_> = lab
+            .expectations
+            .iter()
+            .map(|e| s.spawn(|| check_one(&lab, e)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| panic_row()))
+            .collect()
     });
-    println!("{:<5} {:<44} {:<11} {:<11} {:<11} REASON", "LINE", "EXPECTATION", "EXPECTED", "PACKETS", "MODEL");
+    println!(
+        "{:<5} {:<44} {:<11} {:<11} {:<11} REASON",
+        "LINE", "EXPECTATION", "EXPECTED", "PACKETS", "MODEL"
+    );
     let word = |b: bool| if b { "reachable" } else { "blocked" };
     let mut failures = 0;
     for row in &rows {
-        let status = if row.problems.is_empty() { "" } else { "  FAIL: " };
+        let status = if row.problems.is_empty() {
+            ""
+        } else {
+            "  FAIL: "
+        };
         println!(
             "{:<5} {:<44} {:<11} {:<11} {:<11} {}{status}{}",
             row.line,
@@ -67,7 +90,15 @@ pub fn check(file: Option<&str>) -> anyhow::Result<i32> {
 }
 
 fn panic_row() -> Row {
-    Row { line: 0, what: "?".into(), expected: true, packets: false, model: false, model_code: None, problems: vec!["internal error: probe thread panicked".into()] }
+    Row {
+        line: 0,
+        what: "?".into(),
+        expected: true,
+        packets: false,
+        model: false,
+        model_code: None,
+        problems: vec!["internal error: probe thread panicked".into()],
+    }
 }
 
 fn check_one(lab: &Lab, e: &Expectation) -> Row {
@@ -84,9 +115,19 @@ fn check_one(lab: &Lab, e: &Expectation) -> Row {
         _ => format!("{} -> {} {protocol}/{port}", from.name, e.to_text),
     };
     let mut problems = Vec::new();
-    let request = Request::Explain { from: from.name.clone(), to: e.to.to_string(), protocol: protocol.into(), port: e.port };
+    let request = Request::Explain {
+        from: from.name.clone(),
+        to: e.to.to_string(),
+        protocol: protocol.into(),
+        port: e.port,
+    };
     let (model, model_code, components) = match call(&lab.name, &request, Duration::from_secs(10)) {
-        Ok(Reply::Explained { reachable, code, components, .. }) => (reachable, code, components),
+        Ok(Reply::Explained {
+            reachable,
+            code,
+            components,
+            ..
+        }) => (reachable, code, components),
         Ok(other) => {
             problems.push(format!("model: unexpected reply {other:?}"));
             (false, None, Vec::new())
@@ -104,23 +145,44 @@ fn check_one(lab: &Lab, e: &Expectation) -> Row {
         Probe::Http => netns::probe_http(&ns, e.to, port, PROBE_TIMEOUT),
     };
     if packets != e.reachable {
-        problems.push(format!("packets: expected {}", if e.reachable { "reachable" } else { "blocked" }));
+        problems.push(format!(
+            "packets: expected {}",
+            if e.reachable { "reachable" } else { "blocked" }
+        ));
     }
     if model != e.reachable {
-        problems.push(format!("model: expected {}", if e.reachable { "reachable" } else { "blocked" }));
+        problems.push(format!(
+            "model: expected {}",
+            if e.reachable { "reachable" } else { "blocked" }
+        ));
     }
     if model != packets {
         problems.push("model and packets disagree (a defect of vpclab)".into());
     }
     if let Some(reason) = &e.reason {
         if model_code.as_deref() != Some(reason.as_str()) {
-            problems.push(format!("reason: expected {reason}, model says {}", model_code.as_deref().unwrap_or("none")));
+            problems.push(format!(
+                "reason: expected {reason}, model says {}",
+                model_code.as_deref().unwrap_or("none")
+            ));
         }
     }
     if !e.via.is_empty() && !in_order(&e.via, &components) {
-        problems.push(format!("via: path {} does not cross {} in that order", components.join(" > "), e.via.join(", ")));
+        problems.push(format!(
+            "via: path {} does not cross {} in that order",
+            components.join(" > "),
+            e.via.join(", ")
+        ));
     }
-    Row { line: e.line, what, expected: e.reachable, packets, model, model_code, problems }
+    Row {
+        line: e.line,
+        what,
+        expected: e.reachable,
+        packets,
+        model,
+        model_code,
+        problems,
+    }
 }
 
 /// True when every item of `wanted` appears in `path`, in order.

@@ -46,7 +46,11 @@ pub fn down(lab: Option<&str>) -> anyhow::Result<i32> {
         removed.namespaces,
         removed.etc_dirs,
         removed.processes,
-        if removed.daemon_killed { ", stopped the daemon" } else { " (the daemon was already gone)" }
+        if removed.daemon_killed {
+            ", stopped the daemon"
+        } else {
+            " (the daemon was already gone)"
+        }
     );
     if left.is_empty() {
         Ok(0)
@@ -62,11 +66,24 @@ pub fn exec(host: &str, lab: Option<&str>, command: &[String]) -> anyhow::Result
     anyhow::bail!("run {:?} in host {host}: {error}", command)
 }
 
-pub fn explain(from: &str, to: &str, protocol: &str, port: Option<u16>, lab: Option<&str>) -> anyhow::Result<i32> {
+pub fn explain(
+    from: &str,
+    to: &str,
+    protocol: &str,
+    port: Option<u16>,
+    lab: Option<&str>,
+) -> anyhow::Result<i32> {
     let (lab, _) = lab_of_host(from, lab)?;
-    let request = Request::Explain { from: from.into(), to: to.into(), protocol: protocol.into(), port };
+    let request = Request::Explain {
+        from: from.into(),
+        to: to.into(),
+        protocol: protocol.into(),
+        port,
+    };
     match call(&lab, &request, Duration::from_secs(10))? {
-        Reply::Explained { text, reachable, .. } => {
+        Reply::Explained {
+            text, reachable, ..
+        } => {
             print!("{text}");
             Ok(if reachable { 0 } else { 3 })
         }
@@ -90,8 +107,14 @@ pub fn status(lab: Option<&str>) -> anyhow::Result<i32> {
             continue;
         }
         match call(&lab, &Request::Status, Duration::from_secs(10))? {
-            Reply::Status { hosts, counters, .. } => {
-                let drops: Vec<String> = counters.dropped.iter().map(|(c, n)| format!("{c}={n}")).collect();
+            Reply::Status {
+                hosts, counters, ..
+            } => {
+                let drops: Vec<String> = counters
+                    .dropped
+                    .iter()
+                    .map(|(c, n)| format!("{c}={n}"))
+                    .collect();
                 println!(
                     "lab {lab} (from {}): {} hosts; packets delivered {}, dropped [{}]",
                     state.source,
@@ -108,8 +131,14 @@ pub fn status(lab: Option<&str>) -> anyhow::Result<i32> {
 }
 
 pub fn print_hosts(hosts: &[HostRecord]) {
-    println!("  {:<14} {:<15} {:<10} {:<14} {:<12} NAMESPACE", "HOST", "ADDRESS", "VPC", "SUBNET", "AZ");
+    println!(
+        "  {:<14} {:<15} {:<10} {:<14} {:<12} NAMESPACE",
+        "HOST", "ADDRESS", "VPC", "SUBNET", "AZ"
+    );
     for h in hosts {
-        println!("  {:<14} {:<15} {:<10} {:<14} {:<12} {}", h.name, h.ip, h.vpc, h.subnet, h.az, h.netns);
+        println!(
+            "  {:<14} {:<15} {:<10} {:<14} {:<12} {}",
+            h.name, h.ip, h.vpc, h.subnet, h.az, h.netns
+        );
     }
 }

@@ -12,7 +12,11 @@ pub const DEFAULT_SCENARIO: &str = include_str!("../../scenarios/peering.yaml");
 pub const DEFAULT_SCENARIO_NAME: &str = "peering.yaml (embedded)";
 
 #[derive(Parser)]
-#[command(name = "vpclab", version, about = "AWS VPC networks built from real Linux parts")]
+#[command(
+    name = "vpclab",
+    version,
+    about = "AWS VPC networks built from real Linux parts"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Verb,
@@ -72,7 +76,13 @@ pub fn main() -> i32 {
         Verb::Down { lab } => labs::down(lab.as_deref()),
         Verb::Exec { host, lab, command } => labs::exec(&host, lab.as_deref(), &command),
         Verb::Check { file } => check::check(file.as_deref()),
-        Verb::Explain { from, to, protocol, port, lab } => labs::explain(&from, &to, &protocol, port, lab.as_deref()),
+        Verb::Explain {
+            from,
+            to,
+            protocol,
+            port,
+            lab,
+        } => labs::explain(&from, &to, &protocol, port, lab.as_deref()),
         Verb::Status { lab } => labs::status(lab.as_deref()),
         Verb::Validate { file } => up::validate(&file),
         Verb::Daemon { lab, source } => crate::daemon::run_daemon(&lab, &source).map(|()| 0),
@@ -89,9 +99,13 @@ pub fn main() -> i32 {
 /// Reads a scenario file, or the embedded default; returns (text, name for messages).
 fn read_scenario(file: Option<&str>) -> anyhow::Result<(String, String)> {
     match file {
-        None => Ok((DEFAULT_SCENARIO.to_string(), DEFAULT_SCENARIO_NAME.to_string())),
+        None => Ok((
+            DEFAULT_SCENARIO.to_string(),
+            DEFAULT_SCENARIO_NAME.to_string(),
+        )),
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("read scenario {path}: {e}"))?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("read scenario {path}: {e}"))?;
             Ok((text, path.to_string()))
         }
     }

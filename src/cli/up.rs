@@ -75,7 +75,8 @@ pub fn up(file: Option<&str>, foreground: bool) -> anyhow::Result<i32> {
             other => anyhow::bail!("unexpected reply from the daemon: {other:?}"),
         };
     }
-    std::fs::create_dir_all(lab_dir(&lab.name)).with_context(|| format!("create {}", lab_dir(&lab.name).display()))?;
+    std::fs::create_dir_all(lab_dir(&lab.name))
+        .with_context(|| format!("create {}", lab_dir(&lab.name).display()))?;
     write_copy(&lab.name, &text)?;
     if foreground {
         println!("lab {}: building {} hosts; the daemon stays in the foreground (Ctrl-C stops it; then run `vpclab down {}`)", lab.name, lab.instances.len(), lab.name);
@@ -86,7 +87,11 @@ pub fn up(file: Option<&str>, foreground: bool) -> anyhow::Result<i32> {
     status_table(&lab.name)?;
     println!();
     println!("explore: vpclab exec HOST -- ping -c1 ADDRESS | vpclab explain FROM TO --protocol tcp --port 22");
-    println!("         vpclab check {} | vpclab status | vpclab down {}", file.unwrap_or(""), lab.name);
+    println!(
+        "         vpclab check {} | vpclab status | vpclab down {}",
+        file.unwrap_or(""),
+        lab.name
+    );
     Ok(0)
 }
 
@@ -98,7 +103,8 @@ fn write_copy(lab: &str, text: &str) -> anyhow::Result<()> {
 /// Starts the daemon detached (its own session, output to daemon.log) and waits until it
 /// answers, which it does only once every host exists.
 fn start_daemon(lab: &str, source: &str) -> anyhow::Result<()> {
-    let log = std::fs::File::create(log_file(lab)).with_context(|| format!("create {}", log_file(lab).display()))?;
+    let log = std::fs::File::create(log_file(lab))
+        .with_context(|| format!("create {}", log_file(lab).display()))?;
     let exe = std::env::current_exe().context("find the vpclab executable")?;
     let mut command = Command::new(exe);
     command
@@ -109,7 +115,9 @@ fn start_daemon(lab: &str, source: &str) -> anyhow::Result<()> {
     // SAFETY: setsid is async-signal-safe; it detaches the daemon from our terminal and session.
     unsafe {
         command.pre_exec(|| {
-            nix::unistd::setsid().map(|_| ()).map_err(std::io::Error::from)
+            nix::unistd::setsid()
+                .map(|_| ())
+                .map_err(std::io::Error::from)
         });
     }
     let mut child = command.spawn().context("start the daemon")?;
@@ -124,7 +132,10 @@ fn start_daemon(lab: &str, source: &str) -> anyhow::Result<()> {
             return Ok(());
         }
         if Instant::now() > deadline {
-            anyhow::bail!("the daemon of lab {lab} did not come up within {BUILD_TIMEOUT:?}; see {}", log_file(lab).display());
+            anyhow::bail!(
+                "the daemon of lab {lab} did not come up within {BUILD_TIMEOUT:?}; see {}",
+                log_file(lab).display()
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -15,7 +15,12 @@ pub enum Request {
     Status,
     /// Re-read the scenario copy in the state folder and apply the difference.
     Apply,
-    Explain { from: String, to: String, protocol: String, port: Option<u16> },
+    Explain {
+        from: String,
+        to: String,
+        protocol: String,
+        port: Option<u16>,
+    },
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -28,17 +33,34 @@ pub struct Counters {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "reply", rename_all = "snake_case")]
 pub enum Reply {
-    Status { lab: String, hosts: Vec<HostRecord>, counters: Counters },
-    Applied { changes: Vec<String> },
-    Explained { text: String, reachable: bool, code: Option<String>, components: Vec<String> },
-    Error { message: String },
+    Status {
+        lab: String,
+        hosts: Vec<HostRecord>,
+        counters: Counters,
+    },
+    Applied {
+        changes: Vec<String>,
+    },
+    Explained {
+        text: String,
+        reachable: bool,
+        code: Option<String>,
+        components: Vec<String>,
+    },
+    Error {
+        message: String,
+    },
 }
 
 /// Sends one request to the lab's daemon and waits for its reply.
 pub fn call(lab: &str, request: &Request, timeout: Duration) -> anyhow::Result<Reply> {
     let path = control_socket(lab);
-    let mut stream = UnixStream::connect(&path)
-        .map_err(|e| anyhow::anyhow!("connect to the daemon of lab {lab} at {}: {e}", path.display()))?;
+    let mut stream = UnixStream::connect(&path).map_err(|e| {
+        anyhow::anyhow!(
+            "connect to the daemon of lab {lab} at {}: {e}",
+            path.display()
+        )
+    })?;
     stream.set_read_timeout(Some(timeout))?;
     let mut line = serde_json::to_string(request)?;
     line.push('\n');

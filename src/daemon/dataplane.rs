@@ -38,7 +38,12 @@ impl Counters {
             delivered: self.delivered.load(Ordering::Relaxed),
             dropped: DropCode::ALL
                 .iter()
-                .map(|c| (c.as_str().to_string(), self.dropped[*c as usize].load(Ordering::Relaxed)))
+                .map(|c| {
+                    (
+                        c.as_str().to_string(),
+                        self.dropped[*c as usize].load(Ordering::Relaxed),
+                    )
+                })
                 .filter(|(_, n)| *n > 0)
                 .collect(),
         }
@@ -49,7 +54,12 @@ impl Counters {
 const BUFFER: usize = 65536;
 
 /// Carries every packet that host `slot` sends until its interface is closed.
-pub async fn pump(slot: usize, dev: Arc<AsyncDevice>, shared: Arc<ArcSwap<Runtime>>, counters: Arc<Counters>) {
+pub async fn pump(
+    slot: usize,
+    dev: Arc<AsyncDevice>,
+    shared: Arc<ArcSwap<Runtime>>,
+    counters: Arc<Counters>,
+) {
     let mut buf = vec![0u8; BUFFER];
     loop {
         let n = match dev.recv(&mut buf).await {

@@ -30,7 +30,12 @@ pub struct Host {
 }
 
 /// Builds the host of instance `index`, recording each object in `state` as it is created.
-pub fn create_host(state: &mut LabState, lab: &Lab, index: usize, slot: usize) -> anyhow::Result<Host> {
+pub fn create_host(
+    state: &mut LabState,
+    lab: &Lab,
+    index: usize,
+    slot: usize,
+) -> anyhow::Result<Host> {
     let instance = &lab.instances[index];
     let ns = lab.netns_name(&instance.name);
     netns::create(&ns).with_context(|| format!("create host {}", instance.name))?;
@@ -38,9 +43,17 @@ pub fn create_host(state: &mut LabState, lab: &Lab, index: usize, slot: usize) -
     state.save()?;
     let subnet = &lab.subnets[instance.subnet];
     let gateway = Ipv4Addr::from(u32::from(subnet.cidr.network()) + 1);
-    let sync = netns::setup_host(&ns, instance.private_ip, subnet.cidr.prefix_len(), gateway, INSTANCE_MTU)
-        .with_context(|| format!("set up eth0 of host {}", instance.name))?;
-    let device = Arc::new(AsyncDevice::new(sync).with_context(|| format!("register eth0 of {}", instance.name))?);
+    let sync = netns::setup_host(
+        &ns,
+        instance.private_ip,
+        subnet.cidr.prefix_len(),
+        gateway,
+        INSTANCE_MTU,
+    )
+    .with_context(|| format!("set up eth0 of host {}", instance.name))?;
+    let device = Arc::new(
+        AsyncDevice::new(sync).with_context(|| format!("register eth0 of {}", instance.name))?,
+    );
     let bound = netns::bind_services(&ns, &instance.name, &instance.services)
         .with_context(|| format!("start services of host {}", instance.name))?;
     let tasks = netns::spawn_all(bound);
@@ -56,14 +69,22 @@ pub fn create_host(state: &mut LabState, lab: &Lab, index: usize, slot: usize) -
         az: subnet.az.clone(),
     });
     state.save()?;
-    Ok(Host { name: instance.name.clone(), netns: ns, slot, device, spec: instance.clone(), tasks })
+    Ok(Host {
+        name: instance.name.clone(),
+        netns: ns,
+        slot,
+        device,
+        spec: instance.clone(),
+        tasks,
+    })
 }
 
 /// Starts `run:` inside the host, detached; its output goes to HOST.log in the state folder.
 /// It is stopped by `down`, which kills every process in the lab's namespaces.
 fn start_command(lab: &str, ns: &str, host: &str, command: &str) -> anyhow::Result<()> {
     let log_path = lab_dir(lab).join(format!("{host}.log"));
-    let log = std::fs::File::create(&log_path).with_context(|| format!("create {}", log_path.display()))?;
+    let log = std::fs::File::create(&log_path)
+        .with_context(|| format!("create {}", log_path.display()))?;
     let err = log.try_clone()?;
     Command::new("ip")
         .args(["netns", "exec", ns, "sh", "-c", command])
@@ -92,14 +113,19 @@ pub fn remove_host(state: &mut LabState, host: Host) -> anyhow::Result<()> {
 
 /// Writes /etc/netns/NS/{hosts,resolv.conf} of every host so that names of the lab resolve.
 pub fn write_all_host_files(state: &mut LabState, lab: &Lab) -> anyhow::Result<()> {
-    let names: Vec<(String, Ipv4Addr)> = lab.instances.iter().map(|i| (i.name.clone(), i.private_ip)).collect();
+    let names: Vec<(String, Ipv4Addr)> = lab
+        .instances
+        .iter()
+        .map(|i| (i.name.clone(), i.private_ip))
+        .collect();
     for instance in &lab.instances {
         let ns = lab.netns_name(&instance.name);
         if !state.etc_dirs.contains(&ns) {
             state.etc_dirs.push(ns.clone());
             state.save()?;
         }
-        netns::write_host_files(&ns, &names, None).with_context(|| format!("write /etc/netns/{ns}"))?;
+        netns::write_host_files(&ns, &names, None)
+            .with_context(|| format!("write /etc/netns/{ns}"))?;
     }
     Ok(())
 }

@@ -13,7 +13,7 @@ use tokio::sync::Mutex;
 use super::control::{Reply, Request};
 use super::dataplane::{pump, Counters, Runtime};
 use super::hosts::{create_host, remove_host, write_all_host_files, Host};
-use super::state::{control_socket, lab_dir, process_start_time, scenario_copy, LabState};
+use super::state::{control_socket, process_start_time, scenario_copy, LabState};
 use super::teardown::{remove_recorded, Removed};
 use crate::fabric::{explain, probe_key, Compiled};
 use crate::scenario::{self, Lab, Probe};
@@ -64,9 +64,13 @@ async fn serve(lab_name: &str, source: &str) -> anyhow::Result<()> {
     let daemon = Arc::new(Mutex::new(daemon));
     let socket = control_socket(lab_name);
     let _ = std::fs::remove_file(&socket);
-    let listener = UnixListener::bind(&socket).with_context(|| format!("bind {}", socket.display()))?;
+    let listener =
+        UnixListener::bind(&socket).with_context(|| format!("bind {}", socket.display()))?;
     loop {
-        let (stream, _) = listener.accept().await.context("accept on the control socket")?;
+        let (stream, _) = listener
+            .accept()
+            .await
+            .context("accept on the control socket")?;
         let daemon = daemon.clone();
         tokio::spawn(async move {
             let _ = handle_client(stream, daemon).await;
@@ -76,7 +80,8 @@ async fn serve(lab_name: &str, source: &str) -> anyhow::Result<()> {
 
 fn load_copy(lab_name: &str, source: &str) -> anyhow::Result<Lab> {
     let path = scenario_copy(lab_name);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
     scenario::load_str(&text, source).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
@@ -97,7 +102,14 @@ async fn build(lab: Lab, mut state: LabState) -> Result<Daemon, (anyhow::Error, 
     let shared = Arc::new(ArcSwap::from_pointee(runtime_for(&lab, &hosts)));
     let counters = Arc::new(Counters::default());
     let next_slot = lab.instances.len();
-    let mut daemon = Daemon { lab, state, hosts, next_slot, shared, counters };
+    let mut daemon = Daemon {
+        lab,
+        state,
+        hosts,
+        next_slot,
+        shared,
+        counters,
+    };
     let names: Vec<String> = daemon.hosts.keys().cloned().collect();
     for name in names {
         start_pump(&mut daemon, &name);
@@ -106,8 +118,15 @@ async fn build(lab: Lab, mut state: LabState) -> Result<Daemon, (anyhow::Error, 
 }
 
 fn start_pump(daemon: &mut Daemon, name: &str) {
-    let Some(host) = daemon.hosts.get_mut(name) else { return };
-    let task = tokio::spawn(pump(host.slot, host.device.clone(), daemon.shared.clone(), daemon.counters.clone()));
+    let Some(host) = daemon.hosts.get_mut(name) else {
+        return;
+    };
+    let task = tokio::spawn(pump(
+        host.slot,
+        host.device.clone(),
+        daemon.shared.clone(),
+        daemon.counters.clone(),
+    ));
     host.tasks.push(task);
 }
 
@@ -122,7 +141,11 @@ fn runtime_for(lab: &Lab, hosts: &HashMap<String, Host>) -> Runtime {
         slot_instance[host.slot] = Some(id);
         devices.push(host.device.clone());
     }
-    Runtime { compiled: Compiled::new(lab.clone()), slot_instance, devices }
+    Runtime {
+        compiled: Compiled::new(lab.clone()),
+        slot_instance,
+        devices,
+    }
 }
 
 async fn handle_client(stream: UnixStream, daemon: Arc<Mutex<Daemon>>) -> anyhow::Result<()> {
@@ -131,7 +154,9 @@ async fn handle_client(stream: UnixStream, daemon: Arc<Mutex<Daemon>>) -> anyhow
     while let Some(line) = lines.next_line().await? {
         let reply = match serde_json::from_str::<Request>(&line) {
             Ok(request) => answer(request, &daemon).await,
-            Err(e) => Reply::Error { message: format!("bad request: {e}") },
+            Err(e) => Reply::Error {
+                message: format!("bad request: {e}"),
+            },
         };
         let mut text = serde_json::to_string(&reply)?;
         text.push('\n');
@@ -148,25 +173,47 @@ async fn answer(request: Request, daemon: &Mutex<Daemon>) -> Reply {
             hosts: daemon.state.hosts.clone(),
             counters: daemon.counters.snapshot(),
         },
-        Request::Explain { from, to, protocol, port } => explain_request(&daemon, &from, &to, &protocol, port),
+        Request::Explain {
+            from,
+            to,
+            protocol,
+            port,
+        } => explain_request(&daemon, &from, &to, &protocol, port),
         Request::Apply => match apply(&mut daemon).await {
             Ok(changes) => Reply::Applied { changes },
-            Err(e) => Reply::Error { message: format!("{e:#}") },
+            Err(e) => Reply::Error {
+                message: format!("{e:#}"),
+            },
         },
     }
 }
 
-fn explain_request(daemon: &Daemon, from: &str, to: &str, protocol: &str, port: Option<u16>) -> Reply {
+fn explain_request(
+    daemon: &Daemon,
+    from: &str,
+    to: &str,
+    protocol: &str,
+    port: Option<u16>,
+) -> Reply {
     let runtime = daemon.shared.load();
     let compiled = &runtime.compiled;
     let Some(src) = compiled.lab.instance_by_name(from) else {
-        return Reply::Error { message: format!("no host named {from} in lab {}", compiled.lab.name) };
+        return Reply::Error {
+            message: format!("no host named {from} in lab {}", compiled.lab.name),
+        };
     };
     let dst = match compiled.lab.instance_by_name(to) {
         Some(i) => compiled.lab.instances[i].private_ip,
         None => match to.parse() {
             Ok(addr) => addr,
-            Err(_) => return Reply::Error { message: format!("{to} is neither a host of lab {} nor an IPv4 address", compiled.lab.name) },
+            Err(_) => {
+                return Reply::Error {
+                    message: format!(
+                        "{to} is neither a host of lab {} nor an IPv4 address",
+                        compiled.lab.name
+                    ),
+                }
+            }
         },
     };
     let probe = match protocol {
@@ -174,7 +221,11 @@ fn explain_request(daemon: &Daemon, from: &str, to: &str, protocol: &str, port: 
         "tcp" => Probe::Tcp,
         "udp" => Probe::Udp,
         "http" => Probe::Http,
-        other => return Reply::Error { message: format!("protocol {other}: expected icmp, tcp, udp or http") },
+        other => {
+            return Reply::Error {
+                message: format!("protocol {other}: expected icmp, tcp, udp or http"),
+            }
+        }
     };
     let port = port.unwrap_or(if probe == Probe::Http { 80 } else { 0 });
     let key = probe_key(compiled.lab.instances[src].private_ip, dst, probe, port);
@@ -193,14 +244,23 @@ async fn apply(daemon: &mut Daemon) -> anyhow::Result<Vec<String>> {
     let source = daemon.state.source.clone();
     let lab = load_copy(&daemon.lab.name, &source)?;
     if lab.name != daemon.lab.name {
-        anyhow::bail!("the file names lab {}, but this is lab {}", lab.name, daemon.lab.name);
+        anyhow::bail!(
+            "the file names lab {}, but this is lab {}",
+            lab.name,
+            daemon.lab.name
+        );
     }
     let mut changes = Vec::new();
-    let wanted: HashMap<&str, &crate::scenario::Instance> = lab.instances.iter().map(|i| (i.name.as_str(), i)).collect();
+    let wanted: HashMap<&str, &crate::scenario::Instance> =
+        lab.instances.iter().map(|i| (i.name.as_str(), i)).collect();
     let stale: Vec<String> = daemon
         .hosts
         .values()
-        .filter(|h| wanted.get(h.name.as_str()).is_none_or(|w| !same_host(&h.spec, w, &daemon.lab, &lab)))
+        .filter(|h| {
+            wanted
+                .get(h.name.as_str())
+                .is_none_or(|w| !same_host(&h.spec, w, &daemon.lab, &lab))
+        })
         .map(|h| h.name.clone())
         .collect();
     for name in stale {
@@ -225,21 +285,23 @@ async fn apply(daemon: &mut Daemon) -> anyhow::Result<Vec<String>> {
     if lab != daemon.lab {
         changes.push("updated routes and rules".to_string());
     }
-    daemon.shared.store(Arc::new(runtime_for(&lab, &daemon.hosts)));
+    daemon
+        .shared
+        .store(Arc::new(runtime_for(&lab, &daemon.hosts)));
     daemon.lab = lab;
     Ok(changes)
 }
 
 /// A host is kept when what its namespace is built from did not change.
-fn same_host(old: &crate::scenario::Instance, new: &crate::scenario::Instance, old_lab: &Lab, new_lab: &Lab) -> bool {
+fn same_host(
+    old: &crate::scenario::Instance,
+    new: &crate::scenario::Instance,
+    old_lab: &Lab,
+    new_lab: &Lab,
+) -> bool {
     let subnet_cidr = |lab: &Lab, i: &crate::scenario::Instance| lab.subnets[i.subnet].cidr;
     old.private_ip == new.private_ip
         && old.services == new.services
         && old.run == new.run
         && subnet_cidr(old_lab, old) == subnet_cidr(new_lab, new)
-}
-
-/// Folder of the lab (re-exported for the CLI).
-pub fn folder(lab: &str) -> std::path::PathBuf {
-    lab_dir(lab)
 }

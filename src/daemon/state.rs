@@ -62,7 +62,8 @@ impl LabState {
         let path = state_file(lab);
         let text = fs::read_to_string(&path)
             .map_err(|e| anyhow::anyhow!("read lab state {}: {e}", path.display()))?;
-        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("parse lab state {}: {e}", path.display()))
+        serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("parse lab state {}: {e}", path.display()))
     }
 
     /// Writes atomically (temp file + rename) so a crash never leaves half a record.
@@ -70,7 +71,8 @@ impl LabState {
         let dir = lab_dir(&self.lab);
         fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("create {}: {e}", dir.display()))?;
         let tmp = dir.join("state.json.tmp");
-        let mut f = fs::File::create(&tmp).map_err(|e| anyhow::anyhow!("write {}: {e}", tmp.display()))?;
+        let mut f =
+            fs::File::create(&tmp).map_err(|e| anyhow::anyhow!("write {}: {e}", tmp.display()))?;
         f.write_all(serde_json::to_string_pretty(self)?.as_bytes())?;
         f.sync_all()?;
         fs::rename(&tmp, state_file(&self.lab))?;

@@ -34,7 +34,8 @@ pub fn down(lab: &str) -> anyhow::Result<Removed> {
     }
     remove_recorded(&state, &mut removed)?;
     let dir = lab_dir(lab);
-    std::fs::remove_dir_all(&dir).or_else(ignore_missing)
+    std::fs::remove_dir_all(&dir)
+        .or_else(ignore_missing)
         .map_err(|e| anyhow::anyhow!("remove {}: {e}", dir.display()))?;
     Ok(removed)
 }
@@ -59,7 +60,11 @@ pub fn remove_recorded(state: &LabState, removed: &mut Removed) -> anyhow::Resul
     if errors.is_empty() {
         Ok(())
     } else {
-        anyhow::bail!("down of lab {} left things behind:\n  {}", state.lab, errors.join("\n  "))
+        anyhow::bail!(
+            "down of lab {} left things behind:\n  {}",
+            state.lab,
+            errors.join("\n  ")
+        )
     }
 }
 

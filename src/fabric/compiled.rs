@@ -72,12 +72,18 @@ impl Compiled {
         for (id, instance) in lab.instances.iter().enumerate() {
             addresses[instance.vpc].insert(instance.private_ip, id);
         }
-        Compiled { lab, tables, addresses }
+        Compiled {
+            lab,
+            tables,
+            addresses,
+        }
     }
 
     /// Longest-prefix match in one route table.
     pub fn lookup(&self, table: usize, dst: Ipv4Addr) -> Option<&CompiledRoute> {
-        self.tables[table].iter().find(|r| r.destination.contains(&dst))
+        self.tables[table]
+            .iter()
+            .find(|r| r.destination.contains(&dst))
     }
 
     /// The instance holding `addr` in `vpc`, if any.

@@ -28,17 +28,25 @@ pub fn decide(lab: &Compiled, from: InstanceId, key: &FlowKey, trace: &mut impl 
     let Some(route) = lab.lookup(subnet.route_table, key.dst) else {
         return Outcome::Drop(DropCode::NoRouteToDestination);
     };
-    trace.hop(Hop::Route { table: subnet.route_table, route: route.route });
+    trace.hop(Hop::Route {
+        table: subnet.route_table,
+        route: route.route,
+    });
     match route.target {
         CompiledTarget::Blackhole => Outcome::Drop(DropCode::BadStateRoute),
         CompiledTarget::Local => enter_vpc(lab, source.vpc, key, trace),
         CompiledTarget::Peering(pcx) => {
             // The route was validated to belong to a peering of this VPC.
-            let peer = lab.lab.peerings[pcx].peer_of(source.vpc).unwrap_or(source.vpc);
+            let peer = lab.lab.peerings[pcx]
+                .peer_of(source.vpc)
+                .unwrap_or(source.vpc);
             if !lab.vpc_contains(source.vpc, key.src) || !lab.vpc_contains(peer, key.dst) {
                 return Outcome::Drop(DropCode::PcxRequiresAddressInVpcCidr);
             }
-            trace.hop(Hop::Peering { peering: pcx, into: peer });
+            trace.hop(Hop::Peering {
+                peering: pcx,
+                into: peer,
+            });
             enter_vpc(lab, peer, key, trace)
         }
     }

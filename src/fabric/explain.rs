@@ -31,7 +31,16 @@ pub fn probe_key(src: Ipv4Addr, dst: Ipv4Addr, probe: Probe, port: u16) -> FlowK
         Probe::Tcp | Probe::Http => (6, 40000, port, 0, 0x02),
         Probe::Udp => (17, 40000, port, 0, 0),
     };
-    FlowKey { src, dst, protocol, src_port, dst_port, icmp_type, icmp_code: 0, tcp_flags }
+    FlowKey {
+        src,
+        dst,
+        protocol,
+        src_port,
+        dst_port,
+        icmp_type,
+        icmp_code: 0,
+        tcp_flags,
+    }
 }
 
 /// Decides the probe from `from` and, if it arrives, the reply of its destination.
@@ -47,7 +56,11 @@ pub fn explain(lab: &Compiled, from: InstanceId, key: FlowKey) -> Explanation {
             }
             let mut hops = Vec::new();
             let outcome = decide(lab, target, &reply_key, &mut hops);
-            Some(Leg { key: reply_key, hops, outcome })
+            Some(Leg {
+                key: reply_key,
+                hops,
+                outcome,
+            })
         }
         Outcome::Drop(_) => None,
     };
@@ -57,7 +70,13 @@ pub fn explain(lab: &Compiled, from: InstanceId, key: FlowKey) -> Explanation {
 impl Explanation {
     /// True when the request arrived and its reply came back.
     pub fn reachable(&self) -> bool {
-        matches!(self.reply, Some(Leg { outcome: Outcome::Deliver(_), .. }))
+        matches!(
+            self.reply,
+            Some(Leg {
+                outcome: Outcome::Deliver(_),
+                ..
+            })
+        )
     }
 
     /// The first drop, forward or back.
@@ -72,7 +91,11 @@ impl Explanation {
 
     /// The components of the forward path as `kind:name`, for `via:` checks.
     pub fn components(&self, lab: &Compiled) -> Vec<String> {
-        self.forward.hops.iter().filter_map(|h| component(lab, h)).collect()
+        self.forward
+            .hops
+            .iter()
+            .filter_map(|h| component(lab, h))
+            .collect()
     }
 
     /// A multi-line account of both legs.
@@ -123,15 +146,27 @@ fn describe(lab: &Compiled, hop: &Hop) -> String {
             let inst = &l.instances[i];
             format!(
                 "eni:{} {} in subnet {} ({}), vpc {}",
-                inst.name, inst.private_ip, l.subnets[inst.subnet].name, l.subnets[inst.subnet].cidr,
+                inst.name,
+                inst.private_ip,
+                l.subnets[inst.subnet].name,
+                l.subnets[inst.subnet].cidr,
                 l.vpcs[inst.vpc].name
             )
         }
-        Hop::SameSubnet(s) => format!("same subnet {}: delivered directly (no route table, no NACL)", l.subnets[s].name),
-        Hop::LeaveSubnet(s) => format!("leaves subnet {} through the VPC router", l.subnets[s].name),
+        Hop::SameSubnet(s) => format!(
+            "same subnet {}: delivered directly (no route table, no NACL)",
+            l.subnets[s].name
+        ),
+        Hop::LeaveSubnet(s) => {
+            format!("leaves subnet {} through the VPC router", l.subnets[s].name)
+        }
         Hop::Route { table, route } => {
             let t = &l.route_tables[table];
-            let how = if l.subnets.iter().any(|s| s.route_table == table && s.explicit_route_table) {
+            let how = if l
+                .subnets
+                .iter()
+                .any(|s| s.route_table == table && s.explicit_route_table)
+            {
                 ""
             } else {
                 " (main)"
@@ -142,12 +177,17 @@ fn describe(lab: &Compiled, hop: &Hop) -> String {
                     let r = &t.routes[i];
                     let target = match r.target {
                         crate::scenario::RouteTarget::Blackhole => "blackhole".to_string(),
-                        crate::scenario::RouteTarget::Peering(p) => format!("pcx:{}", l.peerings[p].name),
+                        crate::scenario::RouteTarget::Peering(p) => {
+                            format!("pcx:{}", l.peerings[p].name)
+                        }
                     };
                     (r.destination.to_string(), target)
                 }
             };
-            format!("route table {}{how}: route {dest} -> {target} (longest prefix match)", t.name)
+            format!(
+                "route table {}{how}: route {dest} -> {target} (longest prefix match)",
+                t.name
+            )
         }
         Hop::Peering { peering, into } => {
             let p = &l.peerings[peering];
@@ -158,11 +198,23 @@ fn describe(lab: &Compiled, hop: &Hop) -> String {
             if p.cross_account {
                 extra.push("cross-account");
             }
-            let extra = if extra.is_empty() { String::new() } else { format!(" ({})", extra.join(", ")) };
-            format!("peering connection pcx:{}{extra} into vpc {}", p.name, l.vpcs[into].name)
+            let extra = if extra.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", extra.join(", "))
+            };
+            format!(
+                "peering connection pcx:{}{extra} into vpc {}",
+                p.name, l.vpcs[into].name
+            )
         }
-        Hop::EnterSubnet(s) => format!("enters subnet {} ({})", l.subnets[s].name, l.subnets[s].cidr),
-        Hop::DestinationEni(i) => format!("eni:{} {}", l.instances[i].name, l.instances[i].private_ip),
+        Hop::EnterSubnet(s) => format!(
+            "enters subnet {} ({})",
+            l.subnets[s].name, l.subnets[s].cidr
+        ),
+        Hop::DestinationEni(i) => {
+            format!("eni:{} {}", l.instances[i].name, l.instances[i].private_ip)
+        }
     }
 }
 
@@ -172,6 +224,8 @@ fn component(lab: &Compiled, hop: &Hop) -> Option<String> {
         Hop::SourceEni(i) | Hop::DestinationEni(i) => Some(format!("eni:{}", l.instances[i].name)),
         Hop::Route { table, .. } => Some(format!("rtb:{}", l.route_tables[table].name)),
         Hop::Peering { peering, .. } => Some(format!("pcx:{}", l.peerings[peering].name)),
-        Hop::EnterSubnet(s) | Hop::LeaveSubnet(s) | Hop::SameSubnet(s) => Some(format!("subnet:{}", l.subnets[s].name)),
+        Hop::EnterSubnet(s) | Hop::LeaveSubnet(s) | Hop::SameSubnet(s) => {
+            Some(format!("subnet:{}", l.subnets[s].name))
+        }
     }
 }

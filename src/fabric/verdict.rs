@@ -87,7 +87,10 @@ pub enum Hop {
     /// It left this subnet through the VPC router.
     LeaveSubnet(SubnetId),
     /// This route of this table matched.
-    Route { table: RouteTableId, route: RouteRef },
+    Route {
+        table: RouteTableId,
+        route: RouteRef,
+    },
     /// It crossed this peering connection into `into`.
     Peering { peering: PeeringId, into: VpcId },
     /// It entered this subnet.

@@ -12,6 +12,13 @@ pub fn exec_in(ns: &str, argv: &[String]) -> io::Error {
             format!("exec in netns {ns}: no command given"),
         );
     }
+    // Checked here so the caller gets the reason as an error instead of ip's exit status.
+    if !super::namespace::exists(ns) {
+        return io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("exec in netns {ns}: /run/netns/{ns} does not exist"),
+        );
+    }
     let words = ["ip", "netns", "exec", ns]
         .into_iter()
         .chain(argv.iter().map(String::as_str));

@@ -249,7 +249,9 @@ pub fn pids_in(name: &str) -> Vec<i32> {
     let mut pids: Vec<i32> = entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .filter(|&pid| pid != me)
-        .filter(|pid| ns_identity(&Path::new("/proc").join(pid.to_string()).join("ns/net")) == Some(target))
+        .filter(|pid| {
+            ns_identity(&Path::new("/proc").join(pid.to_string()).join("ns/net")) == Some(target)
+        })
         .collect();
     pids.sort_unstable();
     pids

@@ -31,7 +31,10 @@ pub fn probe_tcp(ns: &str, dst: Ipv4Addr, port: u16, timeout: Duration) -> bool 
 /// within `timeout`.
 pub fn probe_udp(ns: &str, dst: Ipv4Addr, port: u16, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
-    run_in(ns, || udp_round_trip(SocketAddr::from((dst, port)), deadline)).unwrap_or(false)
+    run_in(ns, || {
+        udp_round_trip(SocketAddr::from((dst, port)), deadline)
+    })
+    .unwrap_or(false)
 }
 
 fn udp_round_trip(dst: SocketAddr, deadline: Instant) -> bool {

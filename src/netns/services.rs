@@ -218,8 +218,7 @@ async fn http_reply(mut stream: tokio::net::TcpStream, host: Arc<str>) {
                 return None;
             }
             head.extend_from_slice(&buf[..n]);
-            if head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n")
-            {
+            if head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n") {
                 return Some(());
             }
             if head.len() > MAX_HEAD {

@@ -57,8 +57,14 @@ const VPC_UNSUPPORTED: &[&str] = &[
     "endpoints",
     "flow_logs",
 ];
-const SUBNET_KEYS: &[&str] =
-    &["cidr", "az", "ipv6", "route_table", "network_acl", "map_public_ip_on_launch"];
+const SUBNET_KEYS: &[&str] = &[
+    "cidr",
+    "az",
+    "ipv6",
+    "route_table",
+    "network_acl",
+    "map_public_ip_on_launch",
+];
 const INSTANCE_KEYS: &[&str] = &[
     "subnet",
     "private_ip",
@@ -69,7 +75,15 @@ const INSTANCE_KEYS: &[&str] = &[
     "services",
     "run",
 ];
-const EXPECT_KEYS: &[&str] = &["from", "to", "protocol", "port", "reachable", "reason", "via"];
+const EXPECT_KEYS: &[&str] = &[
+    "from",
+    "to",
+    "protocol",
+    "port",
+    "reachable",
+    "reason",
+    "via",
+];
 
 const CIDR: &str = "an IPv4 CIDR like 10.0.0.0/16";
 const NAME: &str = "a name";
@@ -92,7 +106,10 @@ pub(super) fn scenario(root: &Node<'_>, errs: &mut Errors) -> ScenarioRaw {
     };
     raw.name = top.string(errs, "name", "a lab name like peering");
     raw.description = top.text(errs, "description", "a text").map(|d| d.value);
-    if let Some(d) = top.get("defaults").and_then(|n| n.map(errs, &["region", "account"])) {
+    if let Some(d) = top
+        .get("defaults")
+        .and_then(|n| n.map(errs, &["region", "account"]))
+    {
         raw.region = d.string(errs, "region", "a region like us-east-1");
         raw.account = d.text(errs, "account", "a 12-digit account id");
     }
@@ -100,7 +117,11 @@ pub(super) fn scenario(root: &Node<'_>, errs: &mut Errors) -> ScenarioRaw {
         top.unsupported(errs, key);
     }
     if let Some(n) = top.get("vpcs") {
-        raw.vpcs = n.named(errs).into_iter().filter_map(|(k, v)| vpc(k, &v, errs)).collect();
+        raw.vpcs = n
+            .named(errs)
+            .into_iter()
+            .filter_map(|(k, v)| vpc(k, &v, errs))
+            .collect();
     }
     if let Some(n) = top.get("peering_connections") {
         for (name, v) in n.named(errs) {
@@ -114,13 +135,23 @@ pub(super) fn scenario(root: &Node<'_>, errs: &mut Errors) -> ScenarioRaw {
         }
     }
     if let Some(n) = top.get("expect") {
-        raw.expect = n.seq(errs).iter().filter_map(|item| expectation(item, errs)).collect();
+        raw.expect = n
+            .seq(errs)
+            .iter()
+            .filter_map(|item| expectation(item, errs))
+            .collect();
     }
     raw
 }
 
-fn required_string(m: &Map<'_>, errs: &mut Errors, key: &str, expected: &str) -> Option<At<String>> {
-    m.required(errs, key, expected).and_then(|n| n.string(errs, expected))
+fn required_string(
+    m: &Map<'_>,
+    errs: &mut Errors,
+    key: &str,
+    expected: &str,
+) -> Option<At<String>> {
+    m.required(errs, key, expected)
+        .and_then(|n| n.string(errs, expected))
 }
 
 fn vpc(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<VpcRaw> {
@@ -131,7 +162,9 @@ fn vpc(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<VpcRaw> {
     if let Some(n) = m.get("dns") {
         n.boolean(errs);
     }
-    let cidrs = m.required(errs, "cidr", CIDR).map(|n| n.strings(errs, CIDR));
+    let cidrs = m
+        .required(errs, "cidr", CIDR)
+        .and_then(|n| n.strings(errs, CIDR));
     let mut raw = VpcRaw {
         name,
         cidrs,
@@ -146,16 +179,32 @@ fn vpc(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<VpcRaw> {
     for (name, n) in m.get("subnets").map(|n| n.named(errs)).unwrap_or_default() {
         raw.subnets.extend(subnet(name, &n, errs));
     }
-    for (name, n) in m.get("route_tables").map(|n| n.named(errs)).unwrap_or_default() {
+    for (name, n) in m
+        .get("route_tables")
+        .map(|n| n.named(errs))
+        .unwrap_or_default()
+    {
         raw.route_tables.extend(route_table(name, &n, errs));
     }
-    for (name, n) in m.get("security_groups").map(|n| n.named(errs)).unwrap_or_default() {
+    for (name, n) in m
+        .get("security_groups")
+        .map(|n| n.named(errs))
+        .unwrap_or_default()
+    {
         raw.security_groups.extend(security_group(name, &n, errs));
     }
-    for (name, n) in m.get("network_acls").map(|n| n.named(errs)).unwrap_or_default() {
+    for (name, n) in m
+        .get("network_acls")
+        .map(|n| n.named(errs))
+        .unwrap_or_default()
+    {
         raw.network_acls.extend(network_acl(name, &n, errs));
     }
-    for (name, n) in m.get("instances").map(|n| n.named(errs)).unwrap_or_default() {
+    for (name, n) in m
+        .get("instances")
+        .map(|n| n.named(errs))
+        .unwrap_or_default()
+    {
         raw.instances.extend(instance(name, &n, errs));
     }
     Some(raw)
@@ -186,21 +235,46 @@ fn route_table(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<R
             });
         }
     }
-    Some(RouteTableRaw { name, main: m.boolean(errs, "main"), routes })
+    Some(RouteTableRaw {
+        name,
+        main: m.boolean(errs, "main"),
+        routes,
+    })
 }
 
-fn security_group(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<SecurityGroupRaw> {
+fn security_group(
+    name: At<String>,
+    node: &Node<'_>,
+    errs: &mut Errors,
+) -> Option<SecurityGroupRaw> {
     let m = node.map(errs, &["ingress", "egress"])?;
-    let ingress = m.get("ingress").map(|n| rules(n, errs, Rule::Ingress)).unwrap_or_default();
+    let ingress = m
+        .get("ingress")
+        .map(|n| rules(n, errs, Rule::Ingress))
+        .unwrap_or_default();
     let egress = m.get("egress").map(|n| rules(n, errs, Rule::Egress));
-    Some(SecurityGroupRaw { name, ingress, egress })
+    Some(SecurityGroupRaw {
+        name,
+        ingress,
+        egress,
+    })
 }
 
 fn network_acl(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<NetworkAclRaw> {
     let m = node.map(errs, &["inbound", "outbound"])?;
-    let inbound = m.get("inbound").map(|n| rules(n, errs, Rule::Acl)).unwrap_or_default();
-    let outbound = m.get("outbound").map(|n| rules(n, errs, Rule::Acl)).unwrap_or_default();
-    Some(NetworkAclRaw { name, inbound, outbound })
+    let inbound = m
+        .get("inbound")
+        .map(|n| rules(n, errs, Rule::Acl))
+        .unwrap_or_default();
+    let outbound = m
+        .get("outbound")
+        .map(|n| rules(n, errs, Rule::Acl))
+        .unwrap_or_default();
+    Some(NetworkAclRaw {
+        name,
+        inbound,
+        outbound,
+    })
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -212,10 +286,24 @@ enum Rule {
 
 fn rules(node: &Node<'_>, errs: &mut Errors, kind: Rule) -> Vec<RuleRaw> {
     let (keys, peer): (&[&str], &str) = match kind {
-        Rule::Ingress => (&["protocol", "ports", "icmp_type", "icmp_code", "source"], "source"),
-        Rule::Egress => (&["protocol", "ports", "icmp_type", "icmp_code", "destination"], "destination"),
+        Rule::Ingress => (
+            &["protocol", "ports", "icmp_type", "icmp_code", "source"],
+            "source",
+        ),
+        Rule::Egress => (
+            &["protocol", "ports", "icmp_type", "icmp_code", "destination"],
+            "destination",
+        ),
         Rule::Acl => (
-            &["rule", "protocol", "ports", "icmp_type", "icmp_code", "cidr", "action"],
+            &[
+                "rule",
+                "protocol",
+                "ports",
+                "icmp_type",
+                "icmp_code",
+                "cidr",
+                "action",
+            ],
             "cidr",
         ),
     };
@@ -225,7 +313,9 @@ fn rules(node: &Node<'_>, errs: &mut Errors, kind: Rule) -> Vec<RuleRaw> {
     };
     let mut out = Vec::new();
     for item in node.seq(errs) {
-        let Some(m) = item.map(errs, keys) else { continue };
+        let Some(m) = item.map(errs, keys) else {
+            continue;
+        };
         let (number, action) = if kind == Rule::Acl {
             (
                 m.required(errs, "rule", "a rule number 1-32766")
@@ -236,9 +326,10 @@ fn rules(node: &Node<'_>, errs: &mut Errors, kind: Rule) -> Vec<RuleRaw> {
             (None, None)
         };
         out.push(RuleRaw {
-            at: item.at(()),
             number,
-            protocol: m.required(errs, "protocol", PROTOCOL).and_then(|n| n.text(errs, PROTOCOL)),
+            protocol: m
+                .required(errs, "protocol", PROTOCOL)
+                .and_then(|n| n.text(errs, PROTOCOL)),
             ports: m.text(errs, "ports", PORTS),
             icmp_type: m.integer(errs, "icmp_type", ICMP),
             icmp_code: m.integer(errs, "icmp_code", ICMP),
@@ -258,7 +349,10 @@ fn instance(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<Inst
             Some(t) => errs.at(
                 t.pos,
                 &t.path,
-                format!("invalid public_ip `{}`: expected true, eip or false", t.value),
+                format!(
+                    "invalid public_ip `{}`: expected true, eip or false",
+                    t.value
+                ),
             ),
             None => {}
         }
@@ -268,11 +362,13 @@ fn instance(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<Inst
         name,
         subnet: required_string(&m, errs, "subnet", "a subnet name"),
         private_ip: m.string(errs, "private_ip", "an IPv4 address like 10.0.1.10"),
-        security_groups: m.get("security_groups").map(|n| n.strings(errs, "a security group name")),
+        security_groups: m
+            .get("security_groups")
+            .and_then(|n| n.strings(errs, "a security group name")),
         source_dest_check: m.boolean(errs, "source_dest_check"),
         services: m
             .get("services")
-            .map(|n| n.strings(errs, "a service like http:80, tcp:5432, udp:53 or icmp"))
+            .and_then(|n| n.strings(errs, "a service like http:80, tcp:5432, udp:53 or icmp"))
             .unwrap_or_default(),
         run: m.text(errs, "run", "a shell command").map(|r| r.value),
     })
@@ -288,11 +384,17 @@ fn expectation(item: &Node<'_>, errs: &mut Errors) -> Option<ExpectRaw> {
             .and_then(|n| n.string(errs, "a host name or an IPv4 address")),
         protocol: required_string(&m, errs, "protocol", "icmp, tcp, udp or http"),
         port: m.integer(errs, "port", "a port number 1-65535"),
-        reachable: m.required(errs, "reachable", "true or false").and_then(|n| n.boolean(errs)),
-        reason: m.string(errs, "reason", "an explanation code like NO_ROUTE_TO_DESTINATION"),
+        reachable: m
+            .required(errs, "reachable", "true or false")
+            .and_then(|n| n.boolean(errs)),
+        reason: m.string(
+            errs,
+            "reason",
+            "an explanation code like NO_ROUTE_TO_DESTINATION",
+        ),
         via: m
             .get("via")
-            .map(|n| n.strings(errs, "a component like pcx:NAME"))
+            .and_then(|n| n.strings(errs, "a component like pcx:NAME"))
             .unwrap_or_default(),
     })
 }

@@ -90,7 +90,10 @@ pub(super) struct Errors {
 
 impl Errors {
     pub fn new(file: &str) -> Self {
-        Errors { file: file.to_string(), list: Vec::new() }
+        Errors {
+            file: file.to_string(),
+            list: Vec::new(),
+        }
     }
 
     pub fn at(&mut self, pos: Pos, path: &str, message: impl Into<String>) {
@@ -101,10 +104,6 @@ impl Errors {
             path: path.to_string(),
             message: message.into(),
         });
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.list.is_empty()
     }
 
     /// `Ok(value)` when nothing was reported, else every error sorted by position.

@@ -108,7 +108,10 @@ pub struct PortRange {
 }
 
 impl PortRange {
-    pub const ALL: PortRange = PortRange { first: 0, last: 65535 };
+    pub const ALL: PortRange = PortRange {
+        first: 0,
+        last: 65535,
+    };
 
     pub fn contains(self, port: u16) -> bool {
         self.first <= port && port <= self.last

@@ -1,6 +1,22 @@
 //! Scenario layer: the YAML file format, parsing with positions, validation into a typed `Lab`.
 //! Touches no OS state.
 
+mod addresses;
+mod decode;
+mod error;
+mod expect;
 pub mod lab;
+mod load;
+mod raw;
+mod resolve;
+mod routing;
+mod security;
+mod values;
+mod yaml;
 
+#[cfg(test)]
+mod tests;
+
+pub use error::{LoadError, LoadErrors, Pos};
 pub use lab::*;
+pub use load::{load_file, load_str};

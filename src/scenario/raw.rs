@@ -60,8 +60,6 @@ pub(super) struct NetworkAclRaw {
 
 /// A security group or network ACL rule.
 pub(super) struct RuleRaw {
-    /// The rule itself (for errors about the whole rule).
-    pub at: At<()>,
     /// NACL only.
     pub number: Option<At<i64>>,
     pub protocol: Option<At<String>>,

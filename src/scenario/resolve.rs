@@ -6,10 +6,14 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use ipnet::Ipv4Net;
+
 use super::error::{Errors, Pos};
 use super::lab::*;
 use super::raw::{ScenarioRaw, VpcRaw};
-use super::values::{check_account, check_lab_name, check_name, check_region, overlaps, parse_sized_cidr};
+use super::values::{
+    check_account, check_lab_name, check_name, check_region, overlaps, parse_sized_cidr,
+};
 use super::yaml::At;
 use super::{addresses, expect, routing, security};
 
@@ -25,9 +29,10 @@ pub(super) struct Ctx<'e> {
     pub vpc_cidrs_ok: Vec<bool>,
     /// Lab-wide names; `None` marks a thing that was declared but reported broken.
     pub peering_ids: HashMap<String, Option<PeeringId>>,
-    pub route_table_ids: HashMap<String, Option<RouteTableId>>,
-    pub subnet_ids: HashMap<String, Option<SubnetId>>,
     pub host_ids: HashMap<String, Option<InstanceId>>,
+    /// By VPC and name, so that a name declared twice in two VPCs still resolves in each.
+    pub route_table_ids: HashMap<(VpcId, String), Option<RouteTableId>>,
+    pub subnet_ids: HashMap<(VpcId, String), Option<SubnetId>>,
     /// Per VPC: SGs and NACLs are named within their VPC.
     pub sg_ids: Vec<HashMap<String, SecurityGroupId>>,
     pub nacl_ids: Vec<HashMap<String, NetworkAclId>>,
@@ -154,7 +159,11 @@ fn lab_name(raw: &ScenarioRaw, file_name: &str, errs: &mut Errors) -> String {
 }
 
 /// The value when it passes `check`; a failure is reported and reads as absent.
-fn checked(ctx: &mut Ctx, v: &Option<At<String>>, check: fn(&str) -> Result<(), String>) -> Option<String> {
+fn checked(
+    ctx: &mut Ctx,
+    v: &Option<At<String>>,
+    check: fn(&str) -> Result<(), String>,
+) -> Option<String> {
     let v = v.as_ref()?;
     match check(&v.value) {
         Ok(()) => Some(v.value.clone()),
@@ -172,12 +181,18 @@ fn vpc(ctx: &mut Ctx, v: &VpcRaw, region: &str, account: &str) {
     for c in v.cidrs.iter().flatten() {
         match parse_sized_cidr(&c.value, 16, 28) {
             Ok(net) if overlaps(net, LINK_LOCAL) => {
-                ctx.error(c, format!("CIDR {net} overlaps 169.254.0.0/16, which AWS never allows in a VPC"));
+                ctx.error(
+                    c,
+                    format!("CIDR {net} overlaps 169.254.0.0/16, which AWS never allows in a VPC"),
+                );
                 ok = false;
             }
             Ok(net) => {
                 if let Some(other) = cidrs.iter().find(|o| overlaps(**o, net)) {
-                    let msg = format!("CIDR {net} overlaps {other}, another block of vpc {}", v.name.value);
+                    let msg = format!(
+                        "CIDR {net} overlaps {other}, another block of vpc {}",
+                        v.name.value
+                    );
                     ctx.error(c, msg);
                     ok = false;
                 }
@@ -191,7 +206,11 @@ fn vpc(ctx: &mut Ctx, v: &VpcRaw, region: &str, account: &str) {
     }
     if let Some(list) = &v.cidrs {
         if list.is_empty() {
-            let at = At { value: (), pos: v.name.pos, path: format!("{}.cidr", v.name.path) };
+            let at = At {
+                value: (),
+                pos: v.name.pos,
+                path: format!("{}.cidr", v.name.path),
+            };
             ctx.error(&at, "expected at least one IPv4 CIDR like 10.0.0.0/16");
             ok = false;
         }
@@ -213,14 +232,11 @@ fn vpc(ctx: &mut Ctx, v: &VpcRaw, region: &str, account: &str) {
     });
 }
 
-const LINK_LOCAL: Ipv4Net = match Ipv4Net::new(std::net::Ipv4Addr::new(169, 254, 0, 0), 16) {
-    Ok(n) => n,
-    Err(_) => panic!("169.254.0.0/16 is a valid network"),
-};
+const LINK_LOCAL: Ipv4Net = Ipv4Net::new_assert(std::net::Ipv4Addr::new(169, 254, 0, 0), 16);
 
 fn subnets(ctx: &mut Ctx, vpc: VpcId, v: &VpcRaw) {
     for s in &v.subnets {
-        let fresh = ctx.claim("subnet", &s.name);
+        ctx.claim("subnet", &s.name);
         let cidr = s.cidr.as_ref().and_then(|c| subnet_cidr(ctx, vpc, c));
         let region = ctx.lab.vpcs[vpc].region.clone();
         let az = match &s.az {
@@ -237,7 +253,10 @@ fn subnets(ctx: &mut Ctx, vpc: VpcId, v: &VpcRaw) {
             }
             None => format!("{region}a"),
         };
-        let route_table = s.route_table.as_ref().map(|rt| route_table_ref(ctx, vpc, rt));
+        let route_table = s
+            .route_table
+            .as_ref()
+            .map(|rt| route_table_ref(ctx, vpc, rt));
         let network_acl = s.network_acl.as_ref().map(|acl| {
             let found = ctx.nacl_ids[vpc].get(&acl.value).copied();
             if found.is_none() {
@@ -253,16 +272,12 @@ fn subnets(ctx: &mut Ctx, vpc: VpcId, v: &VpcRaw) {
             }
             found
         });
+        let key = (vpc, s.name.value.clone());
         let Some(cidr) = cidr else {
-            if fresh {
-                ctx.subnet_ids.insert(s.name.value.clone(), None);
-            }
+            ctx.subnet_ids.insert(key, None);
             continue;
         };
-        let id = ctx.lab.subnets.len();
-        if fresh {
-            ctx.subnet_ids.insert(s.name.value.clone(), Some(id));
-        }
+        ctx.subnet_ids.insert(key, Some(ctx.lab.subnets.len()));
         let main = ctx.lab.vpcs[vpc].main_route_table;
         ctx.lab.subnets.push(Subnet {
             name: s.name.value.clone(),
@@ -271,7 +286,9 @@ fn subnets(ctx: &mut Ctx, vpc: VpcId, v: &VpcRaw) {
             az,
             route_table: route_table.flatten().unwrap_or(main),
             explicit_route_table: route_table.is_some(),
-            network_acl: network_acl.flatten().unwrap_or(ctx.lab.vpcs[vpc].default_network_acl),
+            network_acl: network_acl
+                .flatten()
+                .unwrap_or(ctx.lab.vpcs[vpc].default_network_acl),
         });
     }
 }
@@ -289,12 +306,20 @@ fn subnet_cidr(ctx: &mut Ctx, vpc: VpcId, c: &At<String>) -> Option<Ipv4Net> {
         let msg = format!(
             "subnet CIDR {net} is not inside vpc {}'s CIDRs ({})",
             v.name,
-            list(v.cidrs.iter().map(|c| c.to_string()).collect::<Vec<_>>().iter().map(String::as_str))
+            v.cidrs
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         ctx.error(c, msg);
         return None;
     }
-    let clash = ctx.lab.subnets.iter().find(|s| s.vpc == vpc && overlaps(s.cidr, net));
+    let clash = ctx
+        .lab
+        .subnets
+        .iter()
+        .find(|s| s.vpc == vpc && overlaps(s.cidr, net));
     if let Some(s) = clash {
         let msg = format!("subnet CIDR {net} overlaps subnet {} ({})", s.name, s.cidr);
         ctx.error(c, msg);
@@ -305,24 +330,28 @@ fn subnet_cidr(ctx: &mut Ctx, vpc: VpcId, c: &At<String>) -> Option<Ipv4Net> {
 
 /// A subnet's `route_table`: it must be a table of the subnet's VPC. None when broken.
 fn route_table_ref(ctx: &mut Ctx, vpc: VpcId, rt: &At<String>) -> Option<RouteTableId> {
-    match ctx.route_table_ids.get(&rt.value).copied() {
-        Some(Some(id)) if ctx.lab.route_tables[id].vpc == vpc => Some(id),
-        Some(None) => None,
-        found => {
-            let names = list(
-                ctx.lab.route_tables.iter().filter(|t| t.vpc == vpc).map(|t| t.name.as_str()),
-            );
-            let vpc_name = ctx.vpc_name(vpc).to_string();
-            let msg = match found {
-                Some(Some(id)) => format!(
-                    "route table `{}` belongs to vpc {}; route tables of vpc {vpc_name}: {names}",
-                    rt.value,
-                    ctx.vpc_name(ctx.lab.route_tables[id].vpc)
-                ),
-                _ => format!("unknown route table `{}`; route tables of vpc {vpc_name}: {names}", rt.value),
-            };
-            ctx.error(rt, msg);
-            None
-        }
+    if let Some(found) = ctx.route_table_ids.get(&(vpc, rt.value.clone())) {
+        return *found;
     }
+    let names = list(
+        ctx.lab
+            .route_tables
+            .iter()
+            .filter(|t| t.vpc == vpc)
+            .map(|t| t.name.as_str()),
+    );
+    let vpc_name = ctx.vpc_name(vpc);
+    let msg = match ctx.lab.route_tables.iter().find(|t| t.name == rt.value) {
+        Some(t) => format!(
+            "route table `{}` belongs to vpc {}; route tables of vpc {vpc_name}: {names}",
+            rt.value,
+            ctx.vpc_name(t.vpc)
+        ),
+        None => format!(
+            "unknown route table `{}`; route tables of vpc {vpc_name}: {names}",
+            rt.value
+        ),
+    };
+    ctx.error(rt, msg);
+    None
 }

@@ -41,10 +41,12 @@ pub(super) fn peerings(ctx: &mut Ctx, raw: &[PeeringRaw]) {
         }
         if requester != accepter && ctx.vpc_cidrs_ok[requester] && ctx.vpc_cidrs_ok[accepter] {
             let (r, a) = (&ctx.lab.vpcs[requester], &ctx.lab.vpcs[accepter]);
-            let clash = r
-                .cidrs
-                .iter()
-                .find_map(|rc| a.cidrs.iter().find(|ac| overlaps(*rc, **ac)).map(|ac| (*rc, *ac)));
+            let clash = r.cidrs.iter().find_map(|rc| {
+                a.cidrs
+                    .iter()
+                    .find(|ac| overlaps(*rc, **ac))
+                    .map(|ac| (*rc, *ac))
+            });
             if let Some((rc, ac)) = clash {
                 let msg = format!("CIDRs overlap: vpc {} {rc} and vpc {} {ac}", r.name, a.name);
                 ctx.error(&p.name, msg);
@@ -59,7 +61,8 @@ pub(super) fn peerings(ctx: &mut Ctx, raw: &[PeeringRaw]) {
             cross_account: r.account != a.account,
         };
         if fresh {
-            ctx.peering_ids.insert(p.name.value.clone(), Some(ctx.lab.peerings.len()));
+            ctx.peering_ids
+                .insert(p.name.value.clone(), Some(ctx.lab.peerings.len()));
         }
         ctx.lab.peerings.push(peering);
     }
@@ -69,7 +72,7 @@ pub(super) fn route_tables(ctx: &mut Ctx, vpcs: &[VpcRaw]) {
     for (vpc, v) in vpcs.iter().enumerate() {
         let mut main: Option<(RouteTableId, String)> = None;
         for t in &v.route_tables {
-            let fresh = ctx.claim("route table", &t.name);
+            ctx.claim("route table", &t.name);
             let id = ctx.lab.route_tables.len();
             let is_main = t.main.as_ref().is_some_and(|m| m.value);
             if let (Some(m), true) = (&t.main, is_main) {
@@ -84,9 +87,8 @@ pub(super) fn route_tables(ctx: &mut Ctx, vpcs: &[VpcRaw]) {
                 }
             }
             let routes = routes(ctx, vpc, &t.routes);
-            if fresh {
-                ctx.route_table_ids.insert(t.name.value.clone(), Some(id));
-            }
+            ctx.route_table_ids
+                .insert((vpc, t.name.value.clone()), Some(id));
             ctx.lab.route_tables.push(RouteTable {
                 name: t.name.value.clone(),
                 vpc,
@@ -114,9 +116,16 @@ fn implicit_main(ctx: &mut Ctx, vpc: VpcId) -> RouteTableId {
         );
         ctx.errs.at(pos, &path, msg);
     } else {
-        ctx.route_table_ids.insert(name.clone(), Some(ctx.lab.route_tables.len()));
+        ctx.route_table_ids
+            .insert((vpc, name.clone()), Some(ctx.lab.route_tables.len()));
     }
-    ctx.lab.route_tables.push(RouteTable { name, vpc, main: true, implicit: true, routes: Vec::new() });
+    ctx.lab.route_tables.push(RouteTable {
+        name,
+        vpc,
+        main: true,
+        implicit: true,
+        routes: Vec::new(),
+    });
     ctx.lab.route_tables.len() - 1
 }
 
@@ -150,22 +159,33 @@ fn routes(ctx: &mut Ctx, vpc: VpcId, raw: &[RouteRaw]) -> Vec<Route> {
                 None
             }
         });
-        let target = r.target.as_ref().and_then(|t| match parse_target(&t.value) {
-            Ok(TargetText::Blackhole) => Some(RouteTarget::Blackhole),
-            Ok(TargetText::Peering(name)) => peering_ref(ctx, vpc, name, t),
-            Err(m) => {
-                ctx.error(t, m);
-                None
-            }
-        });
+        let target = r
+            .target
+            .as_ref()
+            .and_then(|t| match parse_target(&t.value) {
+                Ok(TargetText::Blackhole) => Some(RouteTarget::Blackhole),
+                Ok(TargetText::Peering(name)) => peering_ref(ctx, vpc, name, t),
+                Err(m) => {
+                    ctx.error(t, m);
+                    None
+                }
+            });
         if let (Some(destination), Some(target)) = (destination, target) {
-            out.push(Route { destination, target });
+            out.push(Route {
+                destination,
+                target,
+            });
         }
     }
     out
 }
 
-fn peering_ref(ctx: &mut Ctx, vpc: VpcId, name: &str, at: &super::yaml::At<String>) -> Option<RouteTarget> {
+fn peering_ref(
+    ctx: &mut Ctx,
+    vpc: VpcId,
+    name: &str,
+    at: &super::yaml::At<String>,
+) -> Option<RouteTarget> {
     let vpc_name = ctx.vpc_name(vpc).to_string();
     let mine = list(
         ctx.lab

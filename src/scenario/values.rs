@@ -13,7 +13,9 @@ pub(super) const IPV6_UNSUPPORTED: &str = "IPv6 is not supported yet by this ver
 pub(super) fn check_name(kind: &str, name: &str) -> Result<(), String> {
     let ok = name.len() <= 24
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if ok {
         Ok(())
     } else {
@@ -26,11 +28,15 @@ pub(super) fn check_name(kind: &str, name: &str) -> Result<(), String> {
 /// `[a-z0-9-]{1,12}`: it goes into namespace names.
 pub(super) fn check_lab_name(name: &str) -> Result<(), String> {
     let ok = (1..=12).contains(&name.len())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if ok {
         Ok(())
     } else {
-        Err(format!("invalid lab name `{name}`: expected [a-z0-9-]{{1,12}}"))
+        Err(format!(
+            "invalid lab name `{name}`: expected [a-z0-9-]{{1,12}}"
+        ))
     }
 }
 
@@ -45,7 +51,9 @@ pub(super) fn check_region(region: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("invalid region `{region}`: expected a region like us-east-1"))
+        Err(format!(
+            "invalid region `{region}`: expected a region like us-east-1"
+        ))
     }
 }
 
@@ -104,13 +112,16 @@ pub(super) fn parse_protocol(text: &str) -> Result<Protocol, String> {
         "icmpv6" => Ok(Protocol::Number(58)),
         "all" | "-1" => Ok(Protocol::All),
         _ => text.parse::<u8>().map(Protocol::Number).map_err(|_| {
-            format!("invalid protocol `{text}`: expected tcp, udp, icmp, icmpv6, all or a number 0-255")
+            format!(
+                "invalid protocol `{text}`: expected tcp, udp, icmp, icmpv6, all or a number 0-255"
+            )
         }),
     }
 }
 
 pub(super) fn parse_ports(text: &str) -> Result<PortRange, String> {
-    let bad = || format!("invalid ports `{text}`: expected a port (80), a range (1024-65535) or all");
+    let bad =
+        || format!("invalid ports `{text}`: expected a port (80), a range (1024-65535) or all");
     if text == "all" {
         return Ok(PortRange::ALL);
     }
@@ -129,7 +140,8 @@ fn parse_port(text: &str) -> Option<u16> {
 }
 
 pub(super) fn parse_service(text: &str) -> Result<Service, String> {
-    let bad = || format!("invalid service `{text}`: expected http:PORT, tcp:PORT, udp:PORT or icmp");
+    let bad =
+        || format!("invalid service `{text}`: expected http:PORT, tcp:PORT, udp:PORT or icmp");
     if text == "icmp" {
         return Ok(Service::Icmp);
     }
@@ -158,14 +170,20 @@ pub(super) fn parse_target(text: &str) -> Result<TargetText<'_>, String> {
         return Ok(TargetText::Blackhole);
     }
     if text == "local" {
-        return Err("the `local` route is implicit (one per VPC CIDR) and cannot be written".into());
+        return Err(
+            "the `local` route is implicit (one per VPC CIDR) and cannot be written".into(),
+        );
     }
     match text.split_once(':') {
         Some(("pcx", name)) if !name.is_empty() => Ok(TargetText::Peering(name)),
-        Some((kind @ ("igw" | "eigw" | "nat" | "tgw" | "vgw" | "vpce" | "eni"), _)) => Err(format!(
+        Some((kind @ ("igw" | "eigw" | "nat" | "tgw" | "vgw" | "vpce" | "eni"), _)) => {
+            Err(format!(
             "route target `{text}`: {kind} targets are not supported yet by this version of vpclab"
+        ))
+        }
+        _ => Err(format!(
+            "invalid route target `{text}`: expected one of {TARGET_KINDS}"
         )),
-        _ => Err(format!("invalid route target `{text}`: expected one of {TARGET_KINDS}")),
     }
 }
 

@@ -26,12 +26,17 @@ pub(super) fn parse(text: &str, errs: &mut Errors) -> Option<MarkedYamlOwned> {
                 );
                 return None;
             }
-            Some(docs.pop().unwrap_or_else(|| MarkedYamlOwned::from_bare_yaml(saphyr::Yaml::Value(saphyr::Scalar::Null))))
+            Some(docs.pop().unwrap_or_else(|| {
+                MarkedYamlOwned::from_bare_yaml(saphyr::Yaml::Value(saphyr::Scalar::Null))
+            }))
         }
         Err(e) => {
             let m = e.marker();
             errs.at(
-                Pos { line: m.line(), column: m.col() + 1 },
+                Pos {
+                    line: m.line(),
+                    column: m.col() + 1,
+                },
                 "",
                 format!("YAML syntax error: {}", e.info()),
             );
@@ -51,13 +56,20 @@ pub(super) struct Node<'a> {
 
 impl<'a> Node<'a> {
     pub fn root(y: &'a MarkedYamlOwned) -> Self {
-        Node { y, path: String::new(), key_pos: None }
+        Node {
+            y,
+            path: String::new(),
+            key_pos: None,
+        }
     }
 
     /// Where the value starts.
     pub fn pos(&self) -> Pos {
         let m = self.y.span.start;
-        Pos { line: m.line(), column: m.col() + 1 }
+        Pos {
+            line: m.line(),
+            column: m.col() + 1,
+        }
     }
 
     /// Where the thing is named: its key when it has one, else its value.
@@ -115,7 +127,11 @@ impl<'a> Node<'a> {
     }
 
     pub fn at<T>(&self, value: T) -> At<T> {
-        At { value, pos: self.pos(), path: self.path.clone() }
+        At {
+            value,
+            pos: self.pos(),
+            path: self.path.clone(),
+        }
     }
 
     /// The scalar as text (`5` reads as "5"); None for lists and mappings.
@@ -141,16 +157,24 @@ impl<'a> Node<'a> {
                 errs.at(
                     key.pos,
                     &key.path,
-                    format!("unknown key `{}`; allowed keys: {}", key.value, allowed.join(", ")),
+                    format!(
+                        "unknown key `{}`; allowed keys: {}",
+                        key.value,
+                        allowed.join(", ")
+                    ),
                 );
             }
         }
-        Some(Map { node: self.clone(), entries: kept })
+        Some(Map {
+            node: self.clone(),
+            entries: kept,
+        })
     }
 
     /// The entries of a mapping of named things, in file order; null reads as none.
     pub fn named(&self, errs: &mut Errors) -> Vec<(At<String>, Node<'a>)> {
-        self.entries(errs, "a mapping of names to definitions").unwrap_or_default()
+        self.entries(errs, "a mapping of names to definitions")
+            .unwrap_or_default()
     }
 
     fn entries(&self, errs: &mut Errors, expected: &str) -> Option<Vec<(At<String>, Node<'a>)>> {
@@ -163,16 +187,32 @@ impl<'a> Node<'a> {
         };
         let mut out = Vec::with_capacity(m.len());
         for (k, v) in m.iter() {
-            let key_node = Node { y: k, path: self.path.clone(), key_pos: None };
+            let key_node = Node {
+                y: k,
+                path: self.path.clone(),
+                key_pos: None,
+            };
             let Some(key) = key_node.scalar_text() else {
                 key_node.type_error(errs, "a plain key");
                 continue;
             };
-            let path = if self.path.is_empty() { key.clone() } else { format!("{}.{key}", self.path) };
+            let path = if self.path.is_empty() {
+                key.clone()
+            } else {
+                format!("{}.{key}", self.path)
+            };
             let key_pos = key_node.pos();
             out.push((
-                At { value: key, pos: key_pos, path: path.clone() },
-                Node { y: v, path, key_pos: Some(key_pos) },
+                At {
+                    value: key,
+                    pos: key_pos,
+                    path: path.clone(),
+                },
+                Node {
+                    y: v,
+                    path,
+                    key_pos: Some(key_pos),
+                },
             ));
         }
         Some(out)
@@ -189,7 +229,11 @@ impl<'a> Node<'a> {
         };
         s.iter()
             .enumerate()
-            .map(|(i, y)| Node { y, path: format!("{}[{i}]", self.path), key_pos: None })
+            .map(|(i, y)| Node {
+                y,
+                path: format!("{}[{i}]", self.path),
+                key_pos: None,
+            })
             .collect()
     }
 
@@ -235,12 +279,22 @@ impl<'a> Node<'a> {
         }
     }
 
-    /// A list of strings; a single string reads as a list of one.
-    pub fn strings(&self, errs: &mut Errors, expected: &str) -> Vec<At<String>> {
-        if let YamlDataOwned::Value(ScalarOwned::String(s)) = self.data() {
-            return vec![self.at(s.clone())];
+    /// A list of strings; a single string reads as a list of one. None on a bad type.
+    pub fn strings(&self, errs: &mut Errors, expected: &str) -> Option<Vec<At<String>>> {
+        match self.data() {
+            YamlDataOwned::Value(ScalarOwned::String(s)) => Some(vec![self.at(s.clone())]),
+            YamlDataOwned::Sequence(_) => Some(
+                self.seq(errs)
+                    .iter()
+                    .filter_map(|n| n.string(errs, expected))
+                    .collect(),
+            ),
+            _ if self.is_null() => Some(Vec::new()),
+            _ => {
+                self.type_error(errs, &format!("{expected}, or a list of them"));
+                None
+            }
         }
-        self.seq(errs).iter().filter_map(|n| n.string(errs, expected)).collect()
     }
 }
 
@@ -253,10 +307,6 @@ pub(super) struct Map<'a> {
 impl<'a> Map<'a> {
     pub fn get(&self, key: &str) -> Option<&Node<'a>> {
         self.entries.iter().find(|(k, _)| k == key).map(|(_, n)| n)
-    }
-
-    pub fn path(&self) -> &str {
-        &self.node.path
     }
 
     pub fn anchor(&self) -> Pos {

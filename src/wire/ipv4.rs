@@ -35,7 +35,10 @@ impl FlowKey {
     /// Reads the IPv4 header and, for the first fragment, the transport ports.
     pub fn parse(packet: &[u8]) -> Result<FlowKey, ParseError> {
         if packet.len() < 20 {
-            return Err(ParseError::Truncated { len: packet.len(), need: 20 });
+            return Err(ParseError::Truncated {
+                len: packet.len(),
+                need: 20,
+            });
         }
         let version = packet[0] >> 4;
         if version != 4 {
@@ -43,7 +46,10 @@ impl FlowKey {
         }
         let header_len = usize::from(packet[0] & 0x0f) * 4;
         if header_len < 20 || packet.len() < header_len {
-            return Err(ParseError::Truncated { len: packet.len(), need: header_len.max(20) });
+            return Err(ParseError::Truncated {
+                len: packet.len(),
+                need: header_len.max(20),
+            });
         }
         let protocol = packet[9];
         let src = Ipv4Addr::new(packet[12], packet[13], packet[14], packet[15]);
@@ -67,7 +73,10 @@ impl FlowKey {
         match protocol {
             PROTO_TCP | PROTO_UDP => {
                 if l4.len() < 4 {
-                    return Err(ParseError::Truncated { len: packet.len(), need: header_len + 4 });
+                    return Err(ParseError::Truncated {
+                        len: packet.len(),
+                        need: header_len + 4,
+                    });
                 }
                 key.src_port = u16::from_be_bytes([l4[0], l4[1]]);
                 key.dst_port = u16::from_be_bytes([l4[2], l4[3]]);
@@ -77,7 +86,10 @@ impl FlowKey {
             }
             PROTO_ICMP => {
                 if l4.len() < 2 {
-                    return Err(ParseError::Truncated { len: packet.len(), need: header_len + 2 });
+                    return Err(ParseError::Truncated {
+                        len: packet.len(),
+                        need: header_len + 2,
+                    });
                 }
                 key.icmp_type = l4[0];
                 key.icmp_code = l4[1];
@@ -149,12 +161,18 @@ mod tests {
 
     #[test]
     fn rejects_short_and_ipv6_input() {
-        assert!(matches!(FlowKey::parse(&[0x45; 10]), Err(ParseError::Truncated { .. })));
+        assert!(matches!(
+            FlowKey::parse(&[0x45; 10]),
+            Err(ParseError::Truncated { .. })
+        ));
         let mut v6 = vec![0u8; 40];
         v6[0] = 0x60;
         assert_eq!(FlowKey::parse(&v6), Err(ParseError::NotIpv4(6)));
         let mut tcp = build_tcp();
         tcp.truncate(22);
-        assert!(matches!(FlowKey::parse(&tcp), Err(ParseError::Truncated { .. })));
+        assert!(matches!(
+            FlowKey::parse(&tcp),
+            Err(ParseError::Truncated { .. })
+        ));
     }
 }

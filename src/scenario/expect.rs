@@ -1,0 +1,135 @@
+//! Scenario layer: expectations (`expect:`), resolved to a source instance, a destination
+//! address and a probe. Forms this version cannot probe yet (public, IPv6, DNS) are reported.
+
+use std::net::Ipv4Addr;
+
+use super::lab::*;
+use super::raw::ExpectRaw;
+use super::resolve::{list, Ctx};
+use super::values::IPV6_UNSUPPORTED;
+use super::yaml::At;
+
+pub(super) fn expectations(ctx: &mut Ctx, raw: &[ExpectRaw]) {
+    for e in raw {
+        let from = e.from.as_ref().and_then(|f| host(ctx, f));
+        let to = e.to.as_ref().and_then(|t| destination(ctx, t));
+        let probe = e.protocol.as_ref().and_then(|p| match p.value.as_str() {
+            "icmp" => Some(Probe::Icmp),
+            "tcp" => Some(Probe::Tcp),
+            "udp" => Some(Probe::Udp),
+            "http" => Some(Probe::Http),
+            other => {
+                ctx.error(
+                    p,
+                    format!("invalid protocol `{other}`: expected icmp, tcp, udp or http"),
+                );
+                None
+            }
+        });
+        let port = e.port.as_ref().and_then(|p| {
+            let port = u16::try_from(p.value).ok().filter(|p| *p > 0);
+            if port.is_none() {
+                ctx.error(
+                    p,
+                    format!("port {} is out of range: expected 1-65535", p.value),
+                );
+            }
+            port
+        });
+        let port = match (probe, port, &e.port) {
+            (Some(Probe::Icmp), _, Some(p)) => {
+                ctx.error(p, "port does not apply to protocol icmp");
+                None
+            }
+            (Some(Probe::Tcp | Probe::Udp), None, None) => {
+                let msg = format!(
+                    "missing required key `port` (protocol {} needs a port 1-65535)",
+                    e.protocol.as_ref().map_or("", |p| p.value.as_str())
+                );
+                ctx.error(&e.at, msg);
+                None
+            }
+            (Some(Probe::Http), None, None) => Some(80),
+            (_, port, _) => port,
+        };
+        if let Some(r) = &e.reason {
+            let ok = !r.value.is_empty()
+                && r.value
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            if !ok {
+                let msg = format!(
+                    "invalid reason `{}`: expected an explanation code like NO_ROUTE_TO_DESTINATION",
+                    r.value
+                );
+                ctx.error(r, msg);
+            }
+        }
+        if let (Some(from), Some((to_text, to)), Some(probe), Some(reachable)) =
+            (from, to, probe, &e.reachable)
+        {
+            ctx.lab.expectations.push(Expectation {
+                line: e.at.pos.line,
+                from,
+                to_text,
+                to,
+                probe,
+                port,
+                reachable: reachable.value,
+                reason: e.reason.as_ref().map(|r| r.value.clone()),
+                via: e.via.iter().map(|v| v.value.clone()).collect(),
+            });
+        }
+    }
+}
+
+/// A host by name; None when unknown (reported) or broken (already reported).
+fn host(ctx: &mut Ctx, name: &At<String>) -> Option<InstanceId> {
+    match ctx.host_ids.get(&name.value) {
+        Some(id) => *id,
+        None => {
+            let msg = format!("unknown host `{}`; hosts: {}", name.value, hosts(ctx));
+            ctx.error(name, msg);
+            None
+        }
+    }
+}
+
+fn hosts(ctx: &Ctx) -> String {
+    let mut names: Vec<&str> = ctx.host_ids.keys().map(String::as_str).collect();
+    names.sort();
+    list(names.into_iter())
+}
+
+/// `to`: a host name (its private IPv4) or a literal IPv4 address.
+fn destination(ctx: &mut Ctx, to: &At<String>) -> Option<(String, Ipv4Addr)> {
+    let text = to.value.as_str();
+    if ctx.host_ids.contains_key(text) {
+        let id = host(ctx, to)?;
+        return Some((text.to_string(), ctx.lab.instances[id].private_ip));
+    }
+    if let Ok(ip) = text.parse::<Ipv4Addr>() {
+        return Some((text.to_string(), ip));
+    }
+    let msg = match text.rsplit_once('.') {
+        Some((h, "public")) if ctx.host_ids.contains_key(h) => {
+            format!("`{text}`: public addresses are not supported yet by this version of vpclab")
+        }
+        Some((h, "ipv6")) if ctx.host_ids.contains_key(h) => {
+            format!("`{text}`: {IPV6_UNSUPPORTED}")
+        }
+        _ if text.contains(':') => format!("`{text}`: {IPV6_UNSUPPORTED}"),
+        _ if text.contains('.') && !text.chars().all(|c| c.is_ascii_digit() || c == '.') => {
+            format!("`{text}`: DNS names are not supported yet by this version of vpclab")
+        }
+        _ if text.chars().all(|c| c.is_ascii_digit() || c == '.') => {
+            format!("invalid IPv4 address `{text}`: expected an address like 10.0.1.10")
+        }
+        _ => format!(
+            "unknown host `{text}`: expected a host name or an IPv4 address; hosts: {}",
+            hosts(ctx)
+        ),
+    };
+    ctx.error(to, msg);
+    None
+}

@@ -1,0 +1,595 @@
+//! Scenario loading through the public API: a valid lab resolves with AWS's defaults, and each
+//! bad input is reported at its line:column with its key path, all at once.
+
+use std::net::Ipv4Addr;
+use vpclab::scenario::{load_file, load_str, Probe, Protocol, RouteTarget, SgPeer};
+
+const PEERING: &str = r#"description: VPC peering is not transitive.
+defaults: { region: us-east-1, account: "111111111111" }
+vpcs:
+  a:
+    cidr: 10.0.0.0/16
+    subnets:
+      a1: { cidr: 10.0.1.0/24 }
+    route_tables:
+      a-rt:
+        main: true
+        routes:
+          - { destination: 10.1.0.0/16, target: pcx:ab }
+          - { destination: 10.2.0.0/16, target: pcx:ac }
+    security_groups:
+      web:
+        ingress:
+          - { protocol: tcp, ports: 80, source: 0.0.0.0/0 }
+          - { protocol: icmp, icmp_type: 8, source: sg:b-app }
+    instances:
+      a-web: { subnet: a1, security_groups: [web], services: [http:80, icmp] }
+      a-fixed: { subnet: a1, private_ip: 10.0.1.4 }
+      a-next: { subnet: a1 }
+  b:
+    cidr: [10.1.0.0/16, 10.5.0.0/16]
+    account: "222222222222"
+    subnets:
+      b1: { cidr: 10.1.1.0/24, az: us-east-1b, route_table: b-rt, network_acl: b-acl }
+    route_tables:
+      b-rt:
+        routes:
+          - { destination: 10.0.0.0/16, target: pcx:ab }
+          - { destination: 10.9.0.0/16, target: blackhole }
+    security_groups:
+      b-app:
+        ingress:
+          - { protocol: all, source: sg:web }
+        egress: []
+    network_acls:
+      b-acl:
+        inbound:
+          - { rule: 200, protocol: all, cidr: 0.0.0.0/0, action: allow }
+          - { rule: 100, protocol: tcp, ports: 22, cidr: 10.0.0.0/16, action: deny }
+        outbound:
+          - { rule: 100, protocol: all, cidr: 0.0.0.0/0, action: allow }
+    instances:
+      b-app: { subnet: b1, security_groups: [b-app], source_dest_check: false }
+  c:
+    cidr: 10.2.0.0/16
+    region: eu-west-1
+    subnets:
+      c1: { cidr: 10.2.0.0/28 }
+    instances:
+      c-db: { subnet: c1, services: ["tcp:5432", "udp:53"], run: "sleep 1" }
+peering_connections:
+  ab: { requester: a, accepter: b }
+  ac: { requester: a, accepter: c }
+expect:
+  - { from: a-web, to: b-app, protocol: icmp, reachable: true }
+  - { from: b-app, to: c-db, protocol: tcp, port: 5432, reachable: false,
+      reason: NO_ROUTE_TO_DESTINATION }
+  - from: a-web
+    to: 10.2.0.4
+    protocol: http
+    reachable: true
+    via: [pcx:ac]
+"#;
+
+/// The error lines of a file that must not load.
+fn errors(text: &str) -> Vec<String> {
+    match load_str(text, "t.yaml") {
+        Ok(_) => panic!("loaded, but errors were expected:\n{text}"),
+        Err(e) => e.to_string().lines().map(str::to_string).collect(),
+    }
+}
+
+/// Asserts that loading `text` reports exactly `expected`, in file order.
+#[track_caller]
+fn assert_errors(text: &str, expected: &[&str]) {
+    assert_eq!(errors(text), expected, "for input:\n{text}");
+}
+
+#[test]
+fn three_vpc_peering_lab_loads() {
+    let lab = load_str(PEERING, "peering.yaml").expect("valid file");
+    assert_eq!(lab.name, "peering");
+    assert_eq!(lab.source, "peering.yaml");
+    assert_eq!(lab.vpcs.len(), 3);
+    let ip = |name: &str| lab.instances[lab.instance_by_name(name).unwrap()].private_ip;
+    // Fixed addresses first, then the next free from .4 in file order.
+    assert_eq!(ip("a-fixed"), Ipv4Addr::new(10, 0, 1, 4));
+    assert_eq!(ip("a-web"), Ipv4Addr::new(10, 0, 1, 5));
+    assert_eq!(ip("a-next"), Ipv4Addr::new(10, 0, 1, 6));
+    assert_eq!(ip("b-app"), Ipv4Addr::new(10, 1, 1, 4));
+    assert_eq!(ip("c-db"), Ipv4Addr::new(10, 2, 0, 4));
+
+    // Main tables: declared in a, implicit in b and c.
+    let main = |v: usize| &lab.route_tables[lab.vpcs[v].main_route_table];
+    assert_eq!((main(0).name.as_str(), main(0).implicit), ("a-rt", false));
+    assert_eq!((main(1).name.as_str(), main(1).implicit), ("b-main", true));
+    assert!(main(2).main && main(2).routes.is_empty());
+    let b1 = &lab.subnets[1];
+    assert!(b1.explicit_route_table);
+    assert_eq!(lab.route_tables[b1.route_table].name, "b-rt");
+    assert!(!lab.subnets[0].explicit_route_table);
+    assert_eq!(lab.subnets[2].az, "eu-west-1a");
+    assert_eq!(
+        lab.route_tables[b1.route_table].routes[1].target,
+        RouteTarget::Blackhole
+    );
+
+    // Default SG in every VPC: all from itself in, all to anywhere out.
+    for (id, vpc) in lab.vpcs.iter().enumerate() {
+        let sg = &lab.security_groups[vpc.default_security_group];
+        assert_eq!((sg.name.as_str(), sg.vpc), ("default", id));
+        assert_eq!(
+            sg.ingress[0].peer,
+            SgPeer::Group(vpc.default_security_group)
+        );
+        assert_eq!(
+            sg.egress[0].peer,
+            SgPeer::Cidr("0.0.0.0/0".parse().unwrap())
+        );
+        let acl = &lab.network_acls[vpc.default_network_acl];
+        assert_eq!(acl.name, "default");
+        assert_eq!((acl.inbound[0].number, acl.inbound[0].allow), (100, true));
+        assert_eq!(acl.outbound.len(), 1);
+    }
+    // Instances without security_groups get the VPC's default.
+    let a_next = &lab.instances[lab.instance_by_name("a-next").unwrap()];
+    assert_eq!(
+        a_next.security_groups,
+        vec![lab.vpcs[0].default_security_group]
+    );
+    // SG references across a same-region peering resolve both ways.
+    let web = lab
+        .security_groups
+        .iter()
+        .find(|g| g.name == "web")
+        .unwrap();
+    let b_app = lab
+        .security_groups
+        .iter()
+        .position(|g| g.name == "b-app")
+        .unwrap();
+    assert_eq!(web.ingress[1].peer, SgPeer::Group(b_app));
+    assert_eq!(web.ingress[1].icmp_type, Some(8));
+    assert_eq!(web.egress.len(), 1, "no egress key: allow all");
+    assert!(
+        lab.security_groups[b_app].egress.is_empty(),
+        "egress: [] allows nothing"
+    );
+    // NACL rules sorted by number; a custom NACL has only its rules.
+    let acl = lab.network_acls.iter().find(|a| a.name == "b-acl").unwrap();
+    assert_eq!(
+        acl.inbound.iter().map(|r| r.number).collect::<Vec<_>>(),
+        [100, 200]
+    );
+    assert_eq!(acl.inbound[0].protocol, Protocol::TCP);
+    assert!(!acl.inbound[0].allow);
+
+    assert_eq!(lab.peerings[0].name, "ab");
+    assert!(lab.peerings[0].cross_account && !lab.peerings[0].cross_region);
+    assert!(lab.peerings[1].cross_region && !lab.peerings[1].cross_account);
+
+    let e = &lab.expectations;
+    assert_eq!(e.len(), 3);
+    assert_eq!(
+        (e[0].line, e[0].probe, e[0].to),
+        (58, Probe::Icmp, ip("b-app"))
+    );
+    assert_eq!((e[1].line, e[1].port), (59, Some(5432)));
+    assert_eq!(e[1].reason.as_deref(), Some("NO_ROUTE_TO_DESTINATION"));
+    assert_eq!(
+        (e[2].line, e[2].probe, e[2].port),
+        (61, Probe::Http, Some(80))
+    );
+    assert_eq!(e[2].to_text, "10.2.0.4");
+    assert_eq!(e[2].via, ["pcx:ac"]);
+}
+
+#[test]
+fn unknown_key_lists_allowed_keys() {
+    assert_errors(
+        "vpcs:\n  a:\n    cidr: 10.0.0.0/16\n    subnets:\n      a1: { cidr: 10.0.1.0/24, zone: x }\n",
+        &["t.yaml:5:32: vpcs.a.subnets.a1.zone: unknown key `zone`; allowed keys: \
+           cidr, az, ipv6, route_table, network_acl, map_public_ip_on_launch"],
+    );
+}
+
+#[test]
+fn bad_type_is_reported_at_the_value() {
+    assert_errors(
+        "vpcs:\n  a:\n    cidr: 10.0.0.0/16\n    subnets:\n      a1:\n        cidr: 5\n",
+        &["t.yaml:6:15: vpcs.a.subnets.a1.cidr: expected an IPv4 CIDR like 10.0.1.0/24, found integer 5"],
+    );
+}
+
+#[test]
+fn missing_required_key_points_at_the_owner() {
+    assert_errors(
+        "vpcs:\n  a:\n    region: us-east-1\n",
+        &["t.yaml:2:3: vpcs.a: missing required key `cidr` (an IPv4 CIDR like 10.0.0.0/16)"],
+    );
+}
+
+#[test]
+fn vpc_cidr_rules() {
+    assert_errors(
+        "vpcs:\n  a: { cidr: 10.0.0.1/16 }\n  b: { cidr: 10.0.0.0/8 }\n  c: { cidr: [10.3.0.0/16, 10.3.1.0/24] }\n  d: { cidr: 10.4.0.0/33 }\n",
+        &[
+            "t.yaml:2:14: vpcs.a.cidr: CIDR `10.0.0.1/16` has host bits set: expected 10.0.0.0/16",
+            "t.yaml:3:14: vpcs.b.cidr: CIDR 10.0.0.0/8 is a /8: expected a prefix length from /16 to /28",
+            "t.yaml:4:28: vpcs.c.cidr[1]: CIDR 10.3.1.0/24 overlaps 10.3.0.0/16, another block of vpc c",
+            "t.yaml:5:14: vpcs.d.cidr: invalid CIDR `10.4.0.0/33`: expected an IPv4 CIDR like 10.0.0.0/16",
+        ],
+    );
+}
+
+#[test]
+fn subnet_cidr_rules() {
+    let text = r#"vpcs:
+  a:
+    cidr: 10.0.0.0/16
+    subnets:
+      a1: { cidr: 10.0.1.0/24 }
+      a2: { cidr: 10.0.1.128/25 }
+      a3: { cidr: 10.1.0.0/24 }
+      a4: { cidr: 10.0.2.0/29 }
+"#;
+    assert_errors(
+        text,
+        &[
+            "t.yaml:6:19: vpcs.a.subnets.a2.cidr: subnet CIDR 10.0.1.128/25 overlaps subnet a1 (10.0.1.0/24)",
+            "t.yaml:7:19: vpcs.a.subnets.a3.cidr: subnet CIDR 10.1.0.0/24 is not inside vpc a's CIDRs (10.0.0.0/16)",
+            "t.yaml:8:19: vpcs.a.subnets.a4.cidr: CIDR 10.0.2.0/29 is a /29: expected a prefix length from /16 to /28",
+        ],
+    );
+}
+
+#[test]
+fn duplicate_names_across_vpcs() {
+    let text = r#"vpcs:
+  a:
+    cidr: 10.0.0.0/16
+    subnets: { s1: { cidr: 10.0.1.0/24 } }
+    instances: { web: { subnet: s1 } }
+  b:
+    cidr: 10.1.0.0/16
+    subnets: { s1: { cidr: 10.1.1.0/24 } }
+    instances: { web: { subnet: s1 } }
+"#;
+    assert_errors(
+        text,
+        &[
+            "t.yaml:8:16: vpcs.b.subnets.s1: duplicate subnet name `s1`: already declared at line 4 (vpcs.a.subnets.s1)",
+            "t.yaml:9:18: vpcs.b.instances.web: duplicate host name `web`: already declared at line 5 (vpcs.a.instances.web)",
+        ],
+    );
+}
+
+#[test]
+fn bad_names() {
+    assert_errors(
+        "name: Way_too_long_name\nvpcs:\n  Prod: { cidr: 10.0.0.0/16 }\n",
+        &[
+            "t.yaml:1:7: name: invalid lab name `Way_too_long_name`: expected [a-z0-9-]{1,12}",
+            "t.yaml:3:3: vpcs.Prod: invalid VPC name `Prod`: expected [a-z0-9][a-z0-9-]*, at most 24 characters",
+        ],
+    );
+}
+
+#[test]
+fn lab_name_defaults_to_the_file_stem() {
+    let lab = load_str("vpcs: {}\n", "dir/my-lab.yaml").unwrap();
+    assert_eq!(lab.name, "my-lab");
+    let err = load_str("vpcs: {}\n", "my_lab.yaml").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "my_lab.yaml:1:1: name: invalid lab name `my_lab`: expected [a-z0-9-]{1,12} \
+         (taken from the file name); set `name:`"
+    );
+}
+
+#[test]
+fn missing_references_list_valid_names() {
+    let text = r#"vpcs:
+  a:
+    cidr: 10.0.0.0/16
+    subnets:
+      a1: { cidr: 10.0.1.0/24, route_table: nope, network_acl: acl9 }
+    route_tables: { rt1: {} }
+    instances:
+      web: { subnet: a9, security_groups: [default, web] }
+      db: { subnet: a1, security_groups: [web] }
+"#;
+    assert_errors(
+        text,
+        &[
+            "t.yaml:5:45: vpcs.a.subnets.a1.route_table: unknown route table `nope`; route tables of vpc a: rt1, a-main",
+            "t.yaml:5:64: vpcs.a.subnets.a1.network_acl: unknown network ACL `acl9`; network ACLs of vpc a: default",
+            "t.yaml:8:22: vpcs.a.instances.web.subnet: unknown subnet `a9`; subnets of vpc a: a1",
+            "t.yaml:8:53: vpcs.a.instances.web.security_groups[1]: unknown security group `web`; security groups of vpc a: default",
+            "t.yaml:9:43: vpcs.a.instances.db.security_groups[0]: unknown security group `web`; security groups of vpc a: default",
+        ],
+    );
+}
+
+#[test]
+fn private_ip_rules() {
+    let text = r#"vpcs:
+  a:
+    cidr: 10.0.0.0/16
+    subnets: { a1: { cidr: 10.0.1.0/24 } }
+    instances:
+      h1: { subnet: a1, private_ip: 10.0.2.10 }
+      h2: { subnet: a1, private_ip: 10.0.1.3 }
+      h3: { subnet: a1, private_ip: 10.0.1.255 }
+      h4: { subnet: a1, private_ip: 10.0.1.10 }
+      h5: { subnet: a1, private_ip: 10.0.1.10 }
+      h6: { subnet: a1, private_ip: 10.0.1 }
+"#;
+    assert_errors(
+        text,
+        &[
+            "t.yaml:6:37: vpcs.a.instances.h1.private_ip: private_ip 10.0.2.10 is not inside subnet a1 (10.0.1.0/24)",
+            "t.yaml:7:37: vpcs.a.instances.h2.private_ip: private_ip 10.0.1.3 is reserved by AWS in subnet a1 \
+             (10.0.1.0/24: network, router, DNS, future use and broadcast are reserved): \
+             expected an address from 10.0.1.4 to 10.0.1.254",
+            "t.yaml:8:37: vpcs.a.instances.h3.private_ip: private_ip 10.0.1.255 is reserved by AWS in subnet a1 \
+             (10.0.1.0/24: network, router, DNS, future use and broadcast are reserved): \
+             expected an address from 10.0.1.4 to 10.0.1.254",
+            "t.yaml:10:37: vpcs.a.instances.h5.private_ip: private_ip 10.0.1.10 is already the address of h4",
+            "t.yaml:11:37: vpcs.a.instances.h6.private_ip: invalid IPv4 address `10.0.1`: expected an address like 10.0.1.10",
+        ],
+    );
+}
+
+#[test]
+fn full_subnet_is_insufficient_free_addresses() {
+    // A /28 holds 16 - 5 = 11 instances.
+    let mut text = String::from(
+        "vpcs:\n  a:\n    cidr: 10.0.0.0/16\n    subnets: { a1: { cidr: 10.0.1.0/28 } }\n    instances:\n",
+    );
+    for i in 1..=12 {
+        text.push_str(&format!("      h{i}: {{ subnet: a1 }}\n"));
+    }
+    assert_errors(
+        &text,
+        &[
+            "t.yaml:17:7: vpcs.a.instances.h12: InsufficientFreeAddressesInSubnet: \
+           subnet a1 (10.0.1.0/28) has no free address left for h12",
+        ],
+    );
+    text.truncate(text.rfind("      h12").unwrap());
+    let lab = load_str(&text, "t.yaml").unwrap();
+    assert_eq!(lab.instances[10].private_ip, Ipv4Addr::new(10, 0, 1, 14));
+}
+
+#[test]
+fn route_rules() {
+    let text = r#"vpcs:
+  a:
+    cidr: 10.0.0.0/16
+    route_tables:
+      rt:
+        routes:
+          - { destination: 10.1.0.0/16, target: pcx:ab }
+          - { destination: 10.1.0.0/16, target: blackhole }
+          - { destination: 10.0.5.0/24, target: blackhole }
+          - { destination: 10.9.0.0/16, target: local }
+          - { destination: 0.0.0.0/0, target: igw:a }
+          - { destination: 10.8.0.0/16, target: gw:x }
+          - { destination: 10.7.0.0/16, target: pcx:bc }
+          - { destination: 10.6.0.0/16, target: pcx:zz }
+          - { destination: 10.6.0.1/16, target: blackhole }
+  b: { cidr: 10.1.0.0/16 }
+  c: { cidr: 10.2.0.0/16 }
+peering_connections:
+  ab: { requester: a, accepter: b }
+  bc: { requester: b, accepter: c }
+"#;
+    assert_errors(
+        text,
+        &[
+            "t.yaml:8:28: vpcs.a.route_tables.rt.routes[1].destination: duplicate destination 10.1.0.0/16 in this route table",
+            "t.yaml:9:28: vpcs.a.route_tables.rt.routes[2].destination: destination 10.0.5.0/24 is inside vpc a's CIDR \
+             10.0.0.0/16, which the local route covers: only NAT gateway or ENI targets may be more specific than local \
+             (not supported yet)",
+            "t.yaml:10:49: vpcs.a.route_tables.rt.routes[3].target: the `local` route is implicit (one per VPC CIDR) and cannot be written",
+            "t.yaml:11:47: vpcs.a.route_tables.rt.routes[4].target: route target `igw:a`: igw targets are not supported yet by this version of vpclab",
+            "t.yaml:12:49: vpcs.a.route_tables.rt.routes[5].target: invalid route target `gw:x`: expected one of \
+             blackhole, pcx:NAME, igw:NAME, eigw:NAME, nat:NAME, tgw:NAME, vgw:NAME, vpce:NAME, eni:HOST",
+            "t.yaml:13:49: vpcs.a.route_tables.rt.routes[6].target: peering connection `bc` joins vpc b and vpc c, not vpc a; \
+             peering connections of vpc a: ab",
+            "t.yaml:14:49: vpcs.a.route_tables.rt.routes[7].target: unknown peering connection `zz`; peering connections of vpc a: ab",
+            "t.yaml:15:28: vpcs.a.route_tables.rt.routes[8].destination: CIDR `10.6.0.1/16` has host bits set: expected 10.6.0.0/16",
+        ],
+    );
+}
+
+#[test]
+fn at_most_one_main_table() {
+    let text = "vpcs:\n  a:\n    cidr: 10.0.0.0/16\n    route_tables:\n      r1: { main: true }\n      r2: { main: true }\n";
+    assert_errors(
+        text,
+        &["t.yaml:6:19: vpcs.a.route_tables.r2.main: vpc a already has a main route table `r1`: at most one per VPC"],
+    );
+}
+
+#[test]
+fn peering_rules() {
+    let text = r#"vpcs:
+  a: { cidr: 10.0.0.0/16 }
+  b: { cidr: 10.0.128.0/17 }
+  c: { cidr: 10.2.0.0/16 }
+peering_connections:
+  ab: { requester: a, accepter: b }
+  cc: { requester: c, accepter: c }
+  ac: { requester: a, accepter: c }
+  ca: { requester: c, accepter: a }
+  ax: { requester: a, accepter: x }
+"#;
+    assert_errors(
+        text,
+        &[
+            "t.yaml:6:3: peering_connections.ab: CIDRs overlap: vpc a 10.0.0.0/16 and vpc b 10.0.128.0/17",
+            "t.yaml:7:3: peering_connections.cc: requester and accepter are both vpc c: a peering connection joins two different VPCs",
+            "t.yaml:9:3: peering_connections.ca: vpc c and vpc a are already peered by `ac`: one peering connection per pair of VPCs",
+            "t.yaml:10:33: peering_connections.ax.accepter: unknown VPC `x`; VPCs: a, b, c",
+        ],
+    );
+}
+
+#[test]
+fn sg_references_across_regions_are_refused() {
+    let text = r#"vpcs:
+  a:
+    cidr: 10.0.0.0/16
+    security_groups:
+      web: { ingress: [{ protocol: tcp, ports: 443, source: sg:app }] }
+  b:
+    cidr: 10.1.0.0/16
+    region: eu-west-1
+    security_groups: { app: { egress: [{ protocol: all, destination: sg:nope }] } }
+peering_connections:
+  ab: { requester: a, accepter: b }
+"#;
+    assert_errors(
+        text,
+        &[
+            "t.yaml:5:61: vpcs.a.security_groups.web.ingress[0].source: security group `app` is in vpc b (region eu-west-1) \
+             but this group is in vpc a (region us-east-1): SG references across regions are not allowed; use the peer's CIDR",
+            "t.yaml:9:70: vpcs.b.security_groups.app.egress[0].destination: unknown security group `nope`; groups of vpc b \
+             and its peered VPCs: app, default, default (vpc a), web (vpc a)",
+        ],
+    );
+}
+
+#[test]
+fn rule_values() {
+    let text = r#"vpcs:
+  a:
+    cidr: 10.0.0.0/16
+    security_groups:
+      g:
+        ingress:
+          - { protocol: tcpp, source: 0.0.0.0/0 }
+          - { protocol: icmp, ports: 80, source: 10.0.0.0/8 }
+          - { protocol: tcp, ports: 90-80, source: "::/0" }
+    network_acls:
+      n:
+        inbound:
+          - { rule: 0, protocol: all, cidr: 0.0.0.0/0, action: allow }
+          - { rule: 10, protocol: all, cidr: 0.0.0.0/0, action: permit }
+          - { rule: 10, protocol: 6, ports: 22, cidr: 0.0.0.0/0, action: deny }
+"#;
+    assert_errors(
+        text,
+        &[
+            "t.yaml:7:25: vpcs.a.security_groups.g.ingress[0].protocol: invalid protocol `tcpp`: \
+             expected tcp, udp, icmp, icmpv6, all or a number 0-255",
+            "t.yaml:8:38: vpcs.a.security_groups.g.ingress[1].ports: ports apply only to tcp and udp, \
+             not to protocol icmp (use icmp_type/icmp_code for icmp)",
+            "t.yaml:9:37: vpcs.a.security_groups.g.ingress[2].ports: invalid ports `90-80`: \
+             expected a port (80), a range (1024-65535) or all",
+            "t.yaml:9:52: vpcs.a.security_groups.g.ingress[2].source: `::/0`: IPv6 is not supported yet by this version of vpclab",
+            "t.yaml:13:21: vpcs.a.network_acls.n.inbound[0].rule: rule number 0 is out of range: expected 1-32766",
+            "t.yaml:14:65: vpcs.a.network_acls.n.inbound[1].action: invalid action `permit`: expected allow or deny",
+            "t.yaml:15:21: vpcs.a.network_acls.n.inbound[2].rule: duplicate rule number 10 (also used at line 14)",
+        ],
+    );
+}
+
+#[test]
+fn documented_but_unsupported_keys() {
+    let text = r#"internet:
+  public_pool: 203.0.113.0/24
+sites: {}
+vpcs:
+  a:
+    cidr: 10.0.0.0/16
+    internet_gateway: true
+    ipv6: false
+    dns: true
+    subnets: { a1: { cidr: 10.0.1.0/24, map_public_ip_on_launch: true } }
+    route_tables: { rt: { propagate: [vgw:v1] } }
+    instances: { web: { subnet: a1, public_ip: true } }
+"#;
+    assert_errors(
+        text,
+        &[
+            "t.yaml:1:1: internet: `internet` is not supported yet by this version of vpclab",
+            "t.yaml:7:5: vpcs.a.internet_gateway: `internet_gateway` is not supported yet by this version of vpclab",
+            "t.yaml:10:41: vpcs.a.subnets.a1.map_public_ip_on_launch: `map_public_ip_on_launch` is not supported yet by this version of vpclab",
+            "t.yaml:11:27: vpcs.a.route_tables.rt.propagate: `propagate` is not supported yet by this version of vpclab",
+            "t.yaml:12:37: vpcs.a.instances.web.public_ip: `public_ip` is not supported yet by this version of vpclab",
+        ],
+    );
+}
+
+#[test]
+fn expectation_rules() {
+    let text = r#"vpcs:
+  a:
+    cidr: 10.0.0.0/16
+    subnets: { a1: { cidr: 10.0.1.0/24 } }
+    instances: { web: { subnet: a1 }, db: { subnet: a1 } }
+expect:
+  - { from: ghost, to: db, protocol: icmp, reachable: true }
+  - { from: web, to: db.public, protocol: icmp, reachable: true }
+  - { from: web, to: db, protocol: tcp, reachable: true }
+  - { from: web, to: example.com, protocol: http, reachable: true }
+  - { from: web, to: db, protocol: ssh, reachable: false }
+  - { from: web, to: db, protocol: icmp }
+"#;
+    assert_errors(
+        text,
+        &[
+            "t.yaml:7:13: expect[0].from: unknown host `ghost`; hosts: db, web",
+            "t.yaml:8:22: expect[1].to: `db.public`: public addresses are not supported yet by this version of vpclab",
+            "t.yaml:9:5: expect[2]: missing required key `port` (protocol tcp needs a port 1-65535)",
+            "t.yaml:10:22: expect[3].to: `example.com`: DNS names are not supported yet by this version of vpclab",
+            "t.yaml:11:36: expect[4].protocol: invalid protocol `ssh`: expected icmp, tcp, udp or http",
+            "t.yaml:12:5: expect[5]: missing required key `reachable` (true or false)",
+        ],
+    );
+}
+
+#[test]
+fn three_independent_errors_are_all_reported() {
+    let text = r#"vpcs:
+  a:
+    cidr: 10.0.0.0/16
+    colour: blue
+    subnets:
+      a1: { cidr: 10.0.1.0/24 }
+    instances:
+      web: { subnet: a1, private_ip: 10.0.1.2 }
+peering_connections:
+  ab: { requester: a, accepter: b }
+"#;
+    let errs = errors(text);
+    assert_eq!(errs.len(), 3, "{errs:#?}");
+    assert!(errs[0].starts_with("t.yaml:4:5: vpcs.a.colour: unknown key `colour`"));
+    assert!(errs[1].starts_with(
+        "t.yaml:8:38: vpcs.a.instances.web.private_ip: private_ip 10.0.1.2 is reserved"
+    ));
+    assert_eq!(
+        errs[2],
+        "t.yaml:10:33: peering_connections.ab.accepter: unknown VPC `b`; VPCs: a"
+    );
+}
+
+#[test]
+fn yaml_syntax_error_has_a_position() {
+    assert_errors(
+        "vpcs:\n  a: { cidr: 10.0.0.0/16\n",
+        &["t.yaml:3:1: YAML syntax error: while parsing a flow mapping, did not find expected ',' or '}'"],
+    );
+}
+
+#[test]
+fn unreadable_file() {
+    let err = load_file(std::path::Path::new("/nonexistent/x.yaml")).unwrap_err();
+    assert_eq!(err.len(), 1);
+    assert!(err
+        .to_string()
+        .starts_with("/nonexistent/x.yaml: cannot read the scenario file:"));
+}
