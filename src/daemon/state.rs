@@ -97,12 +97,17 @@ pub fn known_labs() -> Vec<String> {
     labs
 }
 
-/// `starttime` of a process, or None if it does not exist.
+/// `starttime` of a living process, or None if it does not exist or has died (a zombie
+/// waiting to be reaped is dead: its namespaces' TUN devices are already gone).
 pub fn process_start_time(pid: i32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name is in parentheses and may contain spaces; fields follow the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split_whitespace().nth(19)?.parse().ok()
+    let mut fields = stat[stat.rfind(')')? + 2..].split_whitespace();
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }
 
 impl LabState {

@@ -17,6 +17,6 @@ mod yaml;
 #[cfg(test)]
 mod tests;
 
-pub use error::{LoadError, LoadErrors, Pos};
+pub use error::{LoadError, LoadErrors};
 pub use lab::*;
 pub use load::{load_file, load_str};
