@@ -62,20 +62,7 @@ fn variant(file: &str, lab: &str, edit: impl Fn(String) -> String) -> PathBuf {
 
 /// What of a lab is on the machine: namespaces, host folders, state folder.
 fn leftovers(lab: &str) -> Vec<String> {
-    let prefix = format!("vl-{lab}-");
-    let mut found = Vec::new();
-    for dir in ["/run/netns", "/etc/netns"] {
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let name = e.file_name().to_string_lossy().to_string();
-            if name.starts_with(&prefix) {
-                found.push(format!("{dir}/{name}"));
-            }
-        }
-    }
-    if Path::new("/run/vpclab").join(lab).exists() {
-        found.push(format!("/run/vpclab/{lab}"));
-    }
-    found
+    vpclab::daemon::teardown::leftovers(lab)
 }
 
 /// Tears the lab down when the test ends, however it ends.
