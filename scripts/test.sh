@@ -14,7 +14,9 @@ if cargo clippy --version >/dev/null 2>&1; then
 fi
 
 # Root-tier tests build real labs; two at a time fit the 2-core machines this runs on.
-cargo test --release --locked -- --test-threads=2
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --release --locked --lib --bins --tests -- --test-threads=2 2>&1 | tee "$log"
 
 # Nothing of any test lab may remain.
 left=$(ls /run/netns 2>/dev/null | grep -E '^(vl|vlt)-' || true)
@@ -24,3 +26,5 @@ if [ -n "$left" ]; then
     exit 1
 fi
 echo "test.sh: no namespace or host folder left behind"
+# One closing line over every test binary.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -15,7 +15,7 @@ use super::values::{
     check_account, check_lab_name, check_name, check_region, overlaps, parse_sized_cidr,
 };
 use super::yaml::At;
-use super::{addresses, expect, routing, security};
+use super::{addresses, expect, flowlogs, routing, security};
 
 const DEFAULT_REGION: &str = "us-east-1";
 const DEFAULT_ACCOUNT: &str = "111111111111";
@@ -105,6 +105,7 @@ pub(super) fn resolve(raw: &ScenarioRaw, file_name: &str, errs: &mut Errors) -> 
         network_acls: Vec::new(),
         instances: Vec::new(),
         peerings: Vec::new(),
+        flow_logs: Vec::new(),
         expectations: Vec::new(),
     };
     let mut ctx = Ctx {
@@ -133,6 +134,7 @@ pub(super) fn resolve(raw: &ScenarioRaw, file_name: &str, errs: &mut Errors) -> 
         subnets(&mut ctx, id, v);
     }
     addresses::instances(&mut ctx, &raw.vpcs);
+    flowlogs::flow_logs(&mut ctx, &raw.vpcs);
     expect::expectations(&mut ctx, &raw.expect);
     ctx.lab
 }
