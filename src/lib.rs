@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod daemon;
 pub mod fabric;
+pub mod flowlog;
 pub mod netns;
 pub mod scenario;
 pub mod wire;

@@ -55,7 +55,6 @@ const VPC_UNSUPPORTED: &[&str] = &[
     "egress_only_internet_gateway",
     "nat_gateways",
     "endpoints",
-    "flow_logs",
 ];
 const SUBNET_KEYS: &[&str] = &[
     "cidr",
@@ -75,6 +74,7 @@ const INSTANCE_KEYS: &[&str] = &[
     "services",
     "run",
 ];
+const FLOW_LOG_KEYS: &[&str] = &["resource", "traffic", "format", "aggregation_interval"];
 const EXPECT_KEYS: &[&str] = &[
     "from",
     "to",
@@ -89,6 +89,10 @@ const CIDR: &str = "an IPv4 CIDR like 10.0.0.0/16";
 const NAME: &str = "a name";
 const PORTS: &str = "a port (80), a range (1024-65535) or all";
 const PROTOCOL: &str = "tcp, udp, icmp, icmpv6, all or a protocol number";
+pub(super) const FLOW_LOG_RESOURCE: &str = "vpc:NAME, subnet:NAME or eni:HOST";
+pub(super) const FLOW_LOG_TRAFFIC: &str = "ALL, ACCEPT or REJECT";
+pub(super) const FLOW_LOG_FORMAT: &str = "fields like \"${version} ${srcaddr} ${dstaddr}\"";
+pub(super) const FLOW_LOG_INTERVAL: &str = "60 or 600 seconds (or 1-59 in a lab)";
 const ICMP: &str = "an ICMP type or code number (-1 for all)";
 
 pub(super) fn scenario(root: &Node<'_>, errs: &mut Errors) -> ScenarioRaw {
@@ -175,6 +179,7 @@ fn vpc(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<VpcRaw> {
         security_groups: Vec::new(),
         network_acls: Vec::new(),
         instances: Vec::new(),
+        flow_logs: Vec::new(),
     };
     for (name, n) in m.get("subnets").map(|n| n.named(errs)).unwrap_or_default() {
         raw.subnets.extend(subnet(name, &n, errs));
@@ -207,7 +212,25 @@ fn vpc(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<VpcRaw> {
     {
         raw.instances.extend(instance(name, &n, errs));
     }
+    for (name, n) in m
+        .get("flow_logs")
+        .map(|n| n.named(errs))
+        .unwrap_or_default()
+    {
+        raw.flow_logs.extend(flow_log(name, &n, errs));
+    }
     Some(raw)
+}
+
+fn flow_log(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<FlowLogRaw> {
+    let m = node.map(errs, FLOW_LOG_KEYS)?;
+    Some(FlowLogRaw {
+        name,
+        resource: required_string(&m, errs, "resource", FLOW_LOG_RESOURCE),
+        traffic: required_string(&m, errs, "traffic", FLOW_LOG_TRAFFIC),
+        format: m.string(errs, "format", FLOW_LOG_FORMAT),
+        aggregation_interval: m.integer(errs, "aggregation_interval", FLOW_LOG_INTERVAL),
+    })
 }
 
 fn subnet(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<SubnetRaw> {

@@ -5,6 +5,7 @@ mod addresses;
 mod decode;
 mod error;
 mod expect;
+mod flowlogs;
 pub mod lab;
 mod load;
 mod raw;

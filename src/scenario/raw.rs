@@ -24,6 +24,7 @@ pub(super) struct VpcRaw {
     pub security_groups: Vec<SecurityGroupRaw>,
     pub network_acls: Vec<NetworkAclRaw>,
     pub instances: Vec<InstanceRaw>,
+    pub flow_logs: Vec<FlowLogRaw>,
 }
 
 pub(super) struct SubnetRaw {
@@ -80,6 +81,16 @@ pub(super) struct InstanceRaw {
     pub source_dest_check: Option<At<bool>>,
     pub services: Vec<At<String>>,
     pub run: Option<String>,
+}
+
+pub(super) struct FlowLogRaw {
+    pub name: At<String>,
+    /// `vpc:NAME`, `subnet:NAME` or `eni:HOST`.
+    pub resource: Option<At<String>>,
+    pub traffic: Option<At<String>>,
+    /// `${field} ${field} ...`; None for AWS's default format.
+    pub format: Option<At<String>>,
+    pub aggregation_interval: Option<At<i64>>,
 }
 
 pub(super) struct PeeringRaw {

@@ -235,3 +235,86 @@ fn duplicate_keys_are_a_syntax_error() {
         "{e:?}"
     );
 }
+
+const FLOW_LAB: &str =
+    "vpcs:\n  a:\n    cidr: 10.0.0.0/16\n    subnets: { a1: { cidr: 10.0.1.0/24 } }\n\
+                        \x20   instances: { web1: { subnet: a1 } }\n    flow_logs:\n";
+
+#[test]
+fn flow_logs_resolve_with_defaults() {
+    let text = format!(
+        "{FLOW_LAB}      all: {{ resource: vpc:a, traffic: ALL }}\n\
+         \x20     sub: {{ resource: subnet:a1, traffic: ACCEPT, aggregation_interval: 60 }}\n\
+         \x20     web: {{ resource: eni:web1, traffic: REJECT, aggregation_interval: 5,\n\
+         \x20             format: \"${{version}} ${{srcaddr}} ${{traffic-path}}\" }}\n"
+    );
+    let lab = load_str(&text, "u.yaml").unwrap();
+    assert_eq!(lab.flow_logs.len(), 3);
+    let all = &lab.flow_logs[0];
+    assert_eq!(all.name, "all");
+    assert_eq!(all.resource, FlowLogResource::Vpc(0));
+    assert_eq!(all.traffic, TrafficFilter::All);
+    assert_eq!(all.fields, FlowLogField::DEFAULT_FORMAT);
+    assert_eq!(all.aggregation_interval, 600);
+    assert_eq!(lab.flow_logs[1].resource, FlowLogResource::Subnet(0));
+    assert_eq!(lab.flow_logs[1].aggregation_interval, 60);
+    let web = &lab.flow_logs[2];
+    assert_eq!(web.resource, FlowLogResource::Eni(0));
+    assert_eq!(web.traffic, TrafficFilter::Reject);
+    assert_eq!(
+        web.fields,
+        [
+            FlowLogField::Version,
+            FlowLogField::SrcAddr,
+            FlowLogField::TrafficPath
+        ]
+    );
+    assert_eq!(web.aggregation_interval, 5);
+}
+
+#[test]
+fn flow_log_errors_name_the_valid_choices() {
+    let text = format!(
+        "{FLOW_LAB}      f1: {{ resource: subnet:nope, traffic: ALL }}\n\
+         \x20     f2: {{ resource: eni:db9, traffic: all }}\n\
+         \x20     f3: {{ resource: vpc:zz, traffic: ALL, aggregation_interval: 300 }}\n\
+         \x20     f4: {{ resource: igw:a, traffic: ALL, format: \"${{version}}  ${{bogus}}\" }}\n\
+         \x20     f5: {{ resource: vpc:a, traffic: ALL, format: \"${{version}} ${{bogus}}\", colour: red }}\n\
+         \x20     f6: {{ traffic: ALL }}\n"
+    );
+    let e = errors(&text);
+    let valid: Vec<&str> = FlowLogField::ALL.iter().map(|f| f.name()).collect();
+    assert_eq!(
+        e,
+        [
+            "u.yaml:7:23: vpcs.a.flow_logs.f1.resource: unknown subnet `nope`; subnets: a1".to_string(),
+            "u.yaml:8:23: vpcs.a.flow_logs.f2.resource: unknown host `db9`; hosts: web1".into(),
+            "u.yaml:8:41: vpcs.a.flow_logs.f2.traffic: invalid traffic `all`: expected ALL, ACCEPT or REJECT".into(),
+            "u.yaml:9:23: vpcs.a.flow_logs.f3.resource: unknown VPC `zz`; VPCs: a".into(),
+            "u.yaml:9:67: vpcs.a.flow_logs.f3.aggregation_interval: invalid aggregation_interval 300: \
+             expected 60 or 600 seconds (or 1-59 in a lab)".into(),
+            "u.yaml:10:23: vpcs.a.flow_logs.f4.resource: invalid resource kind `igw` in `igw:a`: \
+             expected vpc:NAME, subnet:NAME or eni:HOST".into(),
+            "u.yaml:10:52: vpcs.a.flow_logs.f4.format: invalid format token `(empty)` in \
+             `${version}  ${bogus}`: expected ${field} tokens separated by single spaces".into(),
+            format!("u.yaml:11:52: vpcs.a.flow_logs.f5.format: unknown flow-log field `bogus`; fields: {}", valid.join(", ")),
+            "u.yaml:11:75: vpcs.a.flow_logs.f5.colour: unknown key `colour`; allowed keys: resource, \
+             traffic, format, aggregation_interval".into(),
+            "u.yaml:12:7: vpcs.a.flow_logs.f6: missing required key `resource` (vpc:NAME, subnet:NAME or eni:HOST)".into(),
+        ]
+    );
+}
+
+#[test]
+fn flow_log_names_are_lab_wide() {
+    let text = format!(
+        "{FLOW_LAB}      f: {{ resource: vpc:a, traffic: ALL }}\n\
+         \x20 b:\n    cidr: 10.1.0.0/16\n    flow_logs: {{ f: {{ resource: vpc:a, traffic: ALL }} }}\n"
+    );
+    let e = errors(&text);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].contains("duplicate flow log name `f`: already declared at line 7"),
+        "{e:?}"
+    );
+}
