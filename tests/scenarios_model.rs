@@ -39,6 +39,14 @@ fn every_scenario_loads_and_has_expectations() {
             "{}: a lesson shows both the passing case and its failing twin",
             file.display()
         );
+        for e in lab.expectations.iter().filter(|e| !e.reachable) {
+            assert!(
+                e.reason.is_some(),
+                "{}:{}: a failing case names AWS's reason (reason: CODE)",
+                file.display(),
+                e.line
+            );
+        }
     }
 }
 

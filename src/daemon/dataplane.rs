@@ -1,16 +1,18 @@
 //! The packet loop: one task per host interface reads a packet, asks the decision function,
-//! and writes it to the destination's interface. No allocation and no lock per packet: the
-//! compiled lab is read through an `ArcSwap` and replaced whole on change.
+//! and writes it to the destination's interface. No allocation and no global lock per packet:
+//! the compiled lab is read through an `ArcSwap` and replaced whole on change; the connection
+//! table is sharded, reserved up front, and outlives recompiles (tracked flows survive a rule
+//! change, as in AWS).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use tun_rs::AsyncDevice;
 
-use crate::fabric::{decide, Compiled, DropCode, Outcome};
+use crate::fabric::{decide_quoting, read_packet, Compiled, Conntrack, DropCode, Outcome};
 use crate::scenario::InstanceId;
-use crate::wire::FlowKey;
 
 /// What the packet loops read: the compiled lab and the interface of each instance.
 pub struct Runtime {
@@ -50,6 +52,44 @@ impl Counters {
     }
 }
 
+/// The data plane's connection tracking and the epoch its `now` counts from (monotonic).
+pub struct Tracking {
+    pub flows: Conntrack,
+    epoch: Instant,
+}
+
+impl Tracking {
+    pub fn new() -> Tracking {
+        Tracking {
+            flows: Conntrack::for_dataplane(),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// The time the fabric decides at: elapsed since the daemon started.
+    pub fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+}
+
+impl Default for Tracking {
+    fn default() -> Self {
+        Tracking::new()
+    }
+}
+
+/// How often idle tracked flows are forgotten (lookups also drop them lazily).
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+
+/// Forgets idle flows every `SWEEP_EVERY`, for the daemon's life.
+pub async fn sweep(tracking: Arc<Tracking>) {
+    let mut tick = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        tick.tick().await;
+        tracking.flows.sweep(tracking.now());
+    }
+}
+
 /// Largest packet a TUN hands us (no offload: at most the MTU, 9001).
 const BUFFER: usize = 65536;
 
@@ -59,6 +99,7 @@ pub async fn pump(
     dev: Arc<AsyncDevice>,
     shared: Arc<ArcSwap<Runtime>>,
     counters: Arc<Counters>,
+    tracking: Arc<Tracking>,
 ) {
     let mut buf = vec![0u8; BUFFER];
     loop {
@@ -73,14 +114,16 @@ pub async fn pump(
             let Some(from) = runtime.slot_instance.get(slot).copied().flatten() else {
                 continue;
             };
-            let key = match FlowKey::parse(packet) {
-                Ok(key) => key,
-                Err(_) => {
-                    counters.count_drop(DropCode::UnsupportedPacket);
+            let input = match read_packet(packet) {
+                Ok(input) => input,
+                Err(code) => {
+                    counters.count_drop(code);
                     continue;
                 }
             };
-            match decide(&runtime.compiled, from, &key, &mut ()) {
+            let now = tracking.now();
+            let (flows, key, quoted) = (&tracking.flows, &input.key, input.quoted.as_ref());
+            match decide_quoting(&runtime.compiled, flows, now, from, key, quoted, &mut ()) {
                 Outcome::Deliver(to) => runtime.devices[to].clone(),
                 Outcome::Drop(code) => {
                     counters.count_drop(code);

@@ -3,6 +3,7 @@
 
 pub mod control;
 mod dataplane;
+pub mod flowlogs;
 mod hosts;
 mod run;
 pub mod state;

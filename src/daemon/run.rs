@@ -11,7 +11,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Mutex;
 
 use super::control::{Reply, Request};
-use super::dataplane::{pump, Counters, Runtime};
+use super::dataplane::{pump, sweep, Counters, Runtime, Tracking};
 use super::hosts::{create_host, remove_host, write_all_host_files, Host};
 use super::state::{control_socket, process_start_time, scenario_copy, LabState};
 use super::teardown::{remove_recorded, Removed};
@@ -26,6 +26,8 @@ struct Daemon {
     next_slot: usize,
     shared: Arc<ArcSwap<Runtime>>,
     counters: Arc<Counters>,
+    /// Tracked flows, kept across edits of the lab.
+    tracking: Arc<Tracking>,
 }
 
 /// Runs the daemon of the lab whose scenario copy is in its state folder. Returns only on error.
@@ -101,6 +103,8 @@ async fn build(lab: Lab, mut state: LabState) -> Result<Daemon, (anyhow::Error, 
     }
     let shared = Arc::new(ArcSwap::from_pointee(runtime_for(&lab, &hosts)));
     let counters = Arc::new(Counters::default());
+    let tracking = Arc::new(Tracking::new());
+    tokio::spawn(sweep(tracking.clone()));
     let next_slot = lab.instances.len();
     let mut daemon = Daemon {
         lab,
@@ -109,6 +113,7 @@ async fn build(lab: Lab, mut state: LabState) -> Result<Daemon, (anyhow::Error, 
         next_slot,
         shared,
         counters,
+        tracking,
     };
     let names: Vec<String> = daemon.hosts.keys().cloned().collect();
     for name in names {
@@ -126,6 +131,7 @@ fn start_pump(daemon: &mut Daemon, name: &str) {
         host.device.clone(),
         daemon.shared.clone(),
         daemon.counters.clone(),
+        daemon.tracking.clone(),
     ));
     host.tasks.push(task);
 }

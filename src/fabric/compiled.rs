@@ -1,12 +1,15 @@
-//! The lab compiled for fast decisions: route tables as longest-prefix-first lists and
-//! per-VPC address maps. Built once per `up`, swapped whole on change.
+//! The lab compiled for fast decisions: route tables as longest-prefix-first lists, per-VPC
+//! address maps, the member addresses of each security group, and a stable tag per VPC for
+//! connection tracking. Built once per `up`, swapped whole on change.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
-use crate::scenario::{InstanceId, Lab, PeeringId, RouteTarget, VpcId};
+use crate::scenario::{InstanceId, Lab, PeeringId, RouteTarget, SecurityGroupId, VpcId};
+
+use super::conntrack::EniTag;
 
 /// Which route of a table matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +42,12 @@ pub struct Compiled {
     pub(super) tables: Vec<Vec<CompiledRoute>>,
     /// Per VPC: which instance holds which private address.
     pub(super) addresses: Vec<HashMap<Ipv4Addr, InstanceId>>,
+    /// Per security group: the private addresses of its members, sorted (SG references match
+    /// these, aws-rules.md §2.2).
+    members: Vec<Vec<Ipv4Addr>>,
+    /// Per VPC: a tag derived from its name, so tracked flows survive a recompile that
+    /// renumbers VPCs or instances.
+    vpc_tags: Vec<u64>,
 }
 
 impl Compiled {
@@ -72,10 +81,37 @@ impl Compiled {
         for (id, instance) in lab.instances.iter().enumerate() {
             addresses[instance.vpc].insert(instance.private_ip, id);
         }
+        let mut members = vec![Vec::new(); lab.security_groups.len()];
+        for instance in &lab.instances {
+            for &g in &instance.security_groups {
+                members[g].push(instance.private_ip);
+            }
+        }
+        for m in &mut members {
+            m.sort();
+            m.dedup();
+        }
+        let vpc_tags = lab.vpcs.iter().map(|v| name_tag(&v.name)).collect();
         Compiled {
             lab,
             tables,
             addresses,
+            members,
+            vpc_tags,
+        }
+    }
+
+    /// True when `addr` is the private address of a member of security group `group`.
+    pub fn is_member(&self, group: SecurityGroupId, addr: Ipv4Addr) -> bool {
+        self.members[group].binary_search(&addr).is_ok()
+    }
+
+    /// The connection-tracking identity of an instance's interface.
+    pub fn eni_tag(&self, eni: InstanceId) -> EniTag {
+        let i = &self.lab.instances[eni];
+        EniTag {
+            vpc: self.vpc_tags[i.vpc],
+            addr: i.private_ip,
         }
     }
 
@@ -99,4 +135,11 @@ impl Compiled {
     pub fn instance_anywhere(&self, addr: Ipv4Addr) -> Option<InstanceId> {
         self.addresses.iter().find_map(|m| m.get(&addr).copied())
     }
+}
+
+/// FNV-1a of a name: stable across runs and builds, unlike `DefaultHasher`'s promise.
+fn name_tag(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }

@@ -1,13 +1,17 @@
 //! `vpclab explain` and the model half of `vpclab check`: a probe that is never sent, decided
-//! by the same function as real packets, forward and back, rendered hop by hop.
+//! by the same function as real packets, forward and back, rendered hop by hop. The forward leg
+//! records its flow in a scratch connection-tracking table, so the reply leg passes the security
+//! groups by state (as a real reply does) while still meeting the NACLs and route tables.
 
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use crate::scenario::{InstanceId, Probe};
 use crate::wire::FlowKey;
 
-use super::{decide, Compiled, DropCode, Hop, Outcome, RouteRef};
+use super::render::{component, render_leg};
+use super::{decide, Compiled, Conntrack, DropCode, Hop, Outcome};
 
 /// One direction of an exchange.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,8 +49,11 @@ pub fn probe_key(src: Ipv4Addr, dst: Ipv4Addr, probe: Probe, port: u16) -> FlowK
 
 /// Decides the probe from `from` and, if it arrives, the reply of its destination.
 pub fn explain(lab: &Compiled, from: InstanceId, key: FlowKey) -> Explanation {
+    // A fresh table: the model answers for a new connection, whatever the data plane tracks.
+    let flows = Conntrack::scratch();
+    let now = Duration::ZERO;
     let mut hops = Vec::new();
-    let outcome = decide(lab, from, &key, &mut hops);
+    let outcome = decide(lab, &flows, now, from, &key, &mut hops);
     let forward = Leg { key, hops, outcome };
     let reply = match outcome {
         Outcome::Deliver(target) => {
@@ -55,7 +62,7 @@ pub fn explain(lab: &Compiled, from: InstanceId, key: FlowKey) -> Explanation {
                 reply_key.tcp_flags = 0x12; // SYN+ACK
             }
             let mut hops = Vec::new();
-            let outcome = decide(lab, target, &reply_key, &mut hops);
+            let outcome = decide(lab, &flows, now, target, &reply_key, &mut hops);
             Some(Leg {
                 key: reply_key,
                 hops,
@@ -114,118 +121,5 @@ impl Explanation {
         };
         let _ = writeln!(out, "result: {verdict}");
         out
-    }
-}
-
-fn render_leg(out: &mut String, lab: &Compiled, title: &str, leg: &Leg) {
-    let k = &leg.key;
-    let what = match k.protocol {
-        1 => format!("icmp type {}", k.icmp_type),
-        6 => format!("tcp {}:{} -> {}:{}", k.src, k.src_port, k.dst, k.dst_port),
-        17 => format!("udp {}:{} -> {}:{}", k.src, k.src_port, k.dst, k.dst_port),
-        p => format!("protocol {p}"),
-    };
-    let _ = writeln!(out, "{title}: {} -> {} ({what})", k.src, k.dst);
-    for (n, hop) in leg.hops.iter().enumerate() {
-        let _ = writeln!(out, "  {:>2}. {}", n + 1, describe(lab, hop));
-    }
-    match leg.outcome {
-        Outcome::Deliver(i) => {
-            let _ = writeln!(out, "  => delivered to {}", lab.lab.instances[i].name);
-        }
-        Outcome::Drop(code) => {
-            let _ = writeln!(out, "  => dropped: {code} ({})", code.meaning());
-        }
-    }
-}
-
-fn describe(lab: &Compiled, hop: &Hop) -> String {
-    let l = &lab.lab;
-    match *hop {
-        Hop::SourceEni(i) => {
-            let inst = &l.instances[i];
-            format!(
-                "eni:{} {} in subnet {} ({}), vpc {}",
-                inst.name,
-                inst.private_ip,
-                l.subnets[inst.subnet].name,
-                l.subnets[inst.subnet].cidr,
-                l.vpcs[inst.vpc].name
-            )
-        }
-        Hop::SameSubnet(s) => format!(
-            "same subnet {}: delivered directly (no route table, no NACL)",
-            l.subnets[s].name
-        ),
-        Hop::LeaveSubnet(s) => {
-            format!("leaves subnet {} through the VPC router", l.subnets[s].name)
-        }
-        Hop::Route { table, route } => {
-            let t = &l.route_tables[table];
-            let how = if l
-                .subnets
-                .iter()
-                .any(|s| s.route_table == table && s.explicit_route_table)
-            {
-                ""
-            } else {
-                " (main)"
-            };
-            let (dest, target) = match route {
-                RouteRef::Local(i) => (l.vpcs[t.vpc].cidrs[i].to_string(), "local".to_string()),
-                RouteRef::Declared(i) => {
-                    let r = &t.routes[i];
-                    let target = match r.target {
-                        crate::scenario::RouteTarget::Blackhole => "blackhole".to_string(),
-                        crate::scenario::RouteTarget::Peering(p) => {
-                            format!("pcx:{}", l.peerings[p].name)
-                        }
-                    };
-                    (r.destination.to_string(), target)
-                }
-            };
-            format!(
-                "route table {}{how}: route {dest} -> {target} (longest prefix match)",
-                t.name
-            )
-        }
-        Hop::Peering { peering, into } => {
-            let p = &l.peerings[peering];
-            let mut extra = Vec::new();
-            if p.cross_region {
-                extra.push("inter-region");
-            }
-            if p.cross_account {
-                extra.push("cross-account");
-            }
-            let extra = if extra.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", extra.join(", "))
-            };
-            format!(
-                "peering connection pcx:{}{extra} into vpc {}",
-                p.name, l.vpcs[into].name
-            )
-        }
-        Hop::EnterSubnet(s) => format!(
-            "enters subnet {} ({})",
-            l.subnets[s].name, l.subnets[s].cidr
-        ),
-        Hop::DestinationEni(i) => {
-            format!("eni:{} {}", l.instances[i].name, l.instances[i].private_ip)
-        }
-    }
-}
-
-fn component(lab: &Compiled, hop: &Hop) -> Option<String> {
-    let l = &lab.lab;
-    match *hop {
-        Hop::SourceEni(i) | Hop::DestinationEni(i) => Some(format!("eni:{}", l.instances[i].name)),
-        Hop::Route { table, .. } => Some(format!("rtb:{}", l.route_tables[table].name)),
-        Hop::Peering { peering, .. } => Some(format!("pcx:{}", l.peerings[peering].name)),
-        Hop::EnterSubnet(s) | Hop::LeaveSubnet(s) | Hop::SameSubnet(s) => {
-            Some(format!("subnet:{}", l.subnets[s].name))
-        }
     }
 }

@@ -1,12 +1,28 @@
-//! Fabric core: the compiled lab and the one decision function shared by the data plane and
-//! `vpclab explain`. No I/O, no clock.
+//! Fabric core: the compiled lab, security group and NACL rules, connection tracking and the
+//! one decision function shared by the data plane and `vpclab explain`. No I/O, no clock: time
+//! is passed in.
 
 mod compiled;
+mod conntrack;
 mod decide;
 mod explain;
+mod render;
+mod rules;
 mod verdict;
 
+#[cfg(test)]
+mod tests;
+
+/// IANA protocol numbers the rules and the tracking treat specially.
+pub mod proto {
+    pub const ICMP: u8 = 1;
+    pub const TCP: u8 = 6;
+    pub const UDP: u8 = 17;
+}
+
 pub use compiled::{Compiled, CompiledRoute, RouteRef};
-pub use decide::decide;
+pub use conntrack::{timeout, Conntrack, EniTag};
+pub use decide::{decide, decide_quoting, read_packet, Packet};
 pub use explain::{explain, probe_key, Explanation, Leg};
-pub use verdict::{DropCode, Hop, Outcome, Trace};
+pub use rules::{acl_decides, sg_allows};
+pub use verdict::{AclRuleRef, Direction, DropCode, Hop, Outcome, SgVerdict, Trace};

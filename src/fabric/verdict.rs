@@ -1,6 +1,8 @@
 //! What a decision returns: the outcome, the AWS explanation code of a drop, and the hops taken.
 
-use crate::scenario::{InstanceId, PeeringId, RouteTableId, SubnetId, VpcId};
+use crate::scenario::{
+    InstanceId, NetworkAclId, PeeringId, RouteTableId, SecurityGroupId, SubnetId, VpcId,
+};
 
 use super::RouteRef;
 
@@ -19,16 +21,23 @@ pub enum DropCode {
     NoPossibleDestination,
     /// Not an IPv4 packet, or too short to read.
     UnsupportedPacket,
+    /// No rule of the security groups of the interface allows the packet (and it is not part
+    /// of a tracked connection).
+    EniSgRulesMismatch,
+    /// A network ACL rule denies the packet where it leaves or enters a subnet.
+    SubnetAclRestriction,
 }
 
 impl DropCode {
-    pub const ALL: [DropCode; 6] = [
+    pub const ALL: [DropCode; 8] = [
         DropCode::NoRouteToDestination,
         DropCode::BadStateRoute,
         DropCode::PcxRequiresAddressInVpcCidr,
         DropCode::EniSourceDestCheckRestriction,
         DropCode::NoPossibleDestination,
         DropCode::UnsupportedPacket,
+        DropCode::EniSgRulesMismatch,
+        DropCode::SubnetAclRestriction,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +48,8 @@ impl DropCode {
             DropCode::EniSourceDestCheckRestriction => "ENI_SOURCE_DEST_CHECK_RESTRICTION",
             DropCode::NoPossibleDestination => "NO_POSSIBLE_DESTINATION",
             DropCode::UnsupportedPacket => "UNSUPPORTED_PACKET",
+            DropCode::EniSgRulesMismatch => "ENI_SG_RULES_MISMATCH",
+            DropCode::SubnetAclRestriction => "SUBNET_ACL_RESTRICTION",
         }
     }
 
@@ -59,6 +70,12 @@ impl DropCode {
             }
             DropCode::NoPossibleDestination => "no network interface in the VPC holds the destination address",
             DropCode::UnsupportedPacket => "the fabric carries IPv4 only in this version",
+            DropCode::EniSgRulesMismatch => {
+                "no security group rule of the network interface allows the packet: security groups only allow, and only replies of tracked connections pass without a rule"
+            }
+            DropCode::SubnetAclRestriction => {
+                "a network ACL rule denies the packet: NACLs are stateless, so replies need their own rule, usually for the ephemeral ports 1024-65535"
+            }
         }
     }
 }
@@ -93,10 +110,67 @@ pub enum Hop {
     },
     /// It crossed this peering connection into `into`.
     Peering { peering: PeeringId, into: VpcId },
+    /// The security groups of this interface decided the packet in this direction.
+    SecurityGroup {
+        eni: InstanceId,
+        direction: Direction,
+        verdict: SgVerdict,
+    },
+    /// The network ACL of this subnet decided the packet in this direction.
+    NetworkAcl {
+        acl: NetworkAclId,
+        subnet: SubnetId,
+        direction: Direction,
+        rule: AclRuleRef,
+        allow: bool,
+    },
     /// It entered this subnet.
     EnterSubnet(SubnetId),
     /// It reached this instance's interface.
     DestinationEni(InstanceId),
+}
+
+/// Which way a packet crosses a security group or a network ACL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+}
+
+/// How the security groups of an interface decided a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SgVerdict {
+    /// Rule `rule` (index in that direction's list) of group `group` allows it.
+    Rule { group: SecurityGroupId, rule: usize },
+    /// It belongs to a connection this interface tracks: it passes whatever the rules say.
+    Tracked,
+    /// An ICMP error quoting a tracked connection of this interface: it passes as related.
+    Related,
+    /// No rule of any of the interface's groups allows it.
+    NoRule,
+}
+
+/// Which rule of a network ACL decided a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AclRuleRef {
+    /// The rule with this index in that direction's list (sorted by rule number).
+    Numbered(usize),
+    /// The final `*` rule (32767 in the API), which denies everything.
+    Default,
+}
+
+impl AclRuleRef {
+    /// The API number of the final `*` rule.
+    pub const DEFAULT_NUMBER: u16 = 32767;
 }
 
 /// Receives the hops of a decision. The data plane passes `()`, which records nothing.

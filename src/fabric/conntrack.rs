@@ -1,0 +1,303 @@
+//! Connection tracking of security groups: which flows each interface has admitted, so that
+//! their replies pass whatever the rules say (aws-rules.md §2.3). Sharded so that packet loops
+//! on different threads rarely meet on one lock; capacity is reserved up front so that the data
+//! plane does not allocate per packet. Time is passed in as `now` (no clock here).
+//!
+//! Every flow is tracked. AWS leaves some TCP/UDP flows untracked (admitted by a rule open to
+//! 0.0.0.0/0 while the opposite direction is open to everything); their replies are then
+//! admitted by those open rules instead of by state, so the verdicts agree. The difference shows
+//! only when such a rule is removed: AWS cuts an untracked flow at once, we keep it until idle.
+//!
+//! NACLs are stateless and never consult this table.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::proto::{ICMP as PROTO_ICMP, TCP as PROTO_TCP, UDP as PROTO_UDP};
+use crate::wire::FlowKey;
+
+/// Idle timeouts in seconds (aws-rules.md §2.3 and Appendix A).
+pub mod timeout {
+    /// TCP once the other end has answered (established): 5 days.
+    pub const TCP_ESTABLISHED: u64 = 432_000;
+    /// TCP that has seen no answer yet. AWS documents no value; this is Linux's
+    /// `nf_conntrack_tcp_timeout_syn_sent`, so that unanswered SYNs do not fill the table.
+    pub const TCP_UNANSWERED: u64 = 120;
+    /// UDP that has seen traffic both ways ("stream").
+    pub const UDP_STREAM: u64 = 180;
+    /// UDP seen one way only.
+    pub const UDP: u64 = 30;
+    pub const ICMP: u64 = 30;
+    /// Other IP protocols, tracked by addresses and protocol number.
+    pub const OTHER: u64 = 600;
+}
+
+/// Which interface keeps the state: its VPC (a tag stable across recompiles, as instance ids
+/// are not) and its private address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EniTag {
+    pub vpc: u64,
+    pub addr: Ipv4Addr,
+}
+
+/// A flow with its two ends in a canonical order, so both directions find one entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct TrackKey {
+    vpc: u64,
+    eni: u32,
+    a: u32,
+    b: u32,
+    a_port: u16,
+    b_port: u16,
+    protocol: u8,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// Seconds since the caller's epoch.
+    last_seen: u64,
+    /// The first packet went from `a` to `b`.
+    from_a: bool,
+    /// A packet went the other way since.
+    answered: bool,
+}
+
+impl Entry {
+    fn timeout(&self, protocol: u8) -> u64 {
+        match (protocol, self.answered) {
+            (PROTO_TCP, true) => timeout::TCP_ESTABLISHED,
+            (PROTO_TCP, false) => timeout::TCP_UNANSWERED,
+            (PROTO_UDP, true) => timeout::UDP_STREAM,
+            (PROTO_UDP, false) => timeout::UDP,
+            (PROTO_ICMP, _) => timeout::ICMP,
+            _ => timeout::OTHER,
+        }
+    }
+
+    fn expired(&self, protocol: u8, now: u64) -> bool {
+        now.saturating_sub(self.last_seen) > self.timeout(protocol)
+    }
+}
+
+/// A multiply-rotate hash of the key's words (FxHash's scheme): several times cheaper than
+/// SipHash on this 28-byte key. The key's addresses are the lab's own, not an adversary's.
+#[derive(Default, Clone, Copy)]
+struct FlowHasher(u64);
+
+impl std::hash::Hasher for FlowHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type FlowMap = HashMap<TrackKey, Entry, std::hash::BuildHasherDefault<FlowHasher>>;
+
+struct Shard {
+    map: FlowMap,
+    /// When this shard was last purged of idle entries because it was full.
+    purged_at: u64,
+}
+
+/// The tracked flows of every interface of a lab.
+pub struct Conntrack {
+    shards: Box<[Mutex<Shard>]>,
+    per_shard: usize,
+}
+
+/// The canonical form of `key` and whether the packet goes from `a` to `b`.
+fn canonical(key: &FlowKey) -> (u32, u16, u32, u16, bool) {
+    let (s, d) = (u32::from(key.src), u32::from(key.dst));
+    if key.protocol == PROTO_ICMP {
+        // Echo: the requester is `a` (the identifier is the same both ways); a reply (type 0)
+        // goes from b to a. Other ICMP is tracked by addresses, lower first.
+        return match key.icmp_type {
+            8 => (s, key.src_port, d, key.dst_port, true),
+            0 => (d, key.dst_port, s, key.src_port, false),
+            _ if s <= d => (s, 0, d, 0, true),
+            _ => (d, 0, s, 0, false),
+        };
+    }
+    if (s, key.src_port) <= (d, key.dst_port) {
+        (s, key.src_port, d, key.dst_port, true)
+    } else {
+        (d, key.dst_port, s, key.src_port, false)
+    }
+}
+
+fn track_key(eni: EniTag, key: &FlowKey) -> (TrackKey, bool) {
+    let (a, a_port, b, b_port, forward) = canonical(key);
+    let k = TrackKey {
+        vpc: eni.vpc,
+        eni: u32::from(eni.addr),
+        a,
+        b,
+        a_port,
+        b_port,
+        protocol: key.protocol,
+    };
+    (k, forward)
+}
+
+fn secs(now: Duration) -> u64 {
+    now.as_secs()
+}
+
+impl Conntrack {
+    /// A table of `shards` shards of `per_shard` entries each, all reserved now.
+    pub fn new(shards: usize, per_shard: usize) -> Conntrack {
+        let shards = shards.max(1);
+        Conntrack {
+            shards: (0..shards)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        // Twice the limit: with deletions, hashbrown rehashes in place (no
+                        // allocation) as long as the table is at most half full.
+                        map: FlowMap::with_capacity_and_hasher(
+                            per_shard.max(1) * 2,
+                            Default::default(),
+                        ),
+                        purged_at: 0,
+                    })
+                })
+                .collect(),
+            per_shard: per_shard.max(1),
+        }
+    }
+
+    /// The data plane's table: 32 shards of 2048 flows (65,536 in all).
+    pub fn for_dataplane() -> Conntrack {
+        Conntrack::new(32, 2048)
+    }
+
+    /// A scratch table for one explanation.
+    pub fn scratch() -> Conntrack {
+        Conntrack::new(1, 16)
+    }
+
+    fn shard(&self, k: &TrackKey) -> &Mutex<Shard> {
+        // A cheap mix of the fields that vary most; the map hashes properly inside.
+        let ports = u32::from(k.a_port) ^ (u32::from(k.b_port) << 16);
+        let mix = (k.a ^ k.b.rotate_left(16) ^ ports).wrapping_mul(0x9e37_79b1);
+        &self.shards[(mix >> 16) as usize % self.shards.len()]
+    }
+
+    fn lock(&self, k: &TrackKey) -> std::sync::MutexGuard<'_, Shard> {
+        // A panic while holding a shard leaves plain data behind; keep using it.
+        self.shard(k).lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// True when `key` belongs to a live flow tracked by `eni`; refreshes it.
+    pub fn refresh(&self, eni: EniTag, key: &FlowKey, now: Duration) -> bool {
+        let now = secs(now);
+        let (k, forward) = track_key(eni, key);
+        let mut shard = self.lock(&k);
+        let Some(entry) = shard.map.get_mut(&k) else {
+            return false;
+        };
+        if entry.expired(k.protocol, now) {
+            shard.map.remove(&k);
+            return false;
+        }
+        entry.last_seen = now;
+        if forward != entry.from_a {
+            entry.answered = true;
+        }
+        true
+    }
+
+    /// True when `quoted` (the header an ICMP error quotes) is a live flow tracked by `eni`.
+    /// Does not refresh it: an error says nothing about the flow being alive.
+    pub fn is_tracked(&self, eni: EniTag, quoted: &FlowKey, now: Duration) -> bool {
+        let (k, _) = track_key(eni, quoted);
+        let shard = self.lock(&k);
+        shard
+            .map
+            .get(&k)
+            .is_some_and(|e| !e.expired(k.protocol, secs(now)))
+    }
+
+    /// Starts tracking `key` at `eni`. Returns false when the shard is full of live flows (the
+    /// packet still passes; its replies will need a rule, as when AWS's allowance runs out).
+    pub fn track(&self, eni: EniTag, key: &FlowKey, now: Duration) -> bool {
+        let now = secs(now);
+        let (k, forward) = track_key(eni, key);
+        let mut shard = self.lock(&k);
+        if shard.map.len() >= self.per_shard && !shard.map.contains_key(&k) {
+            if shard.purged_at == now {
+                return false;
+            }
+            shard.purged_at = now;
+            shard.map.retain(|k, e| !e.expired(k.protocol, now));
+            if shard.map.len() >= self.per_shard {
+                return false;
+            }
+        }
+        shard.map.insert(
+            k,
+            Entry {
+                last_seen: now,
+                from_a: forward,
+                answered: false,
+            },
+        );
+        true
+    }
+
+    /// Forgets every idle flow; returns how many remain. The daemon calls it periodically.
+    pub fn sweep(&self, now: Duration) -> usize {
+        let now = secs(now);
+        let mut live = 0;
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            shard.map.retain(|k, e| !e.expired(k.protocol, now));
+            live += shard.map.len();
+        }
+        live
+    }
+
+    /// How many flows are tracked (expired ones not yet swept included).
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).map.len())
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl std::fmt::Debug for Conntrack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conntrack")
+            .field("shards", &self.shards.len())
+            .field("per_shard", &self.per_shard)
+            .field("flows", &self.len())
+            .finish()
+    }
+}

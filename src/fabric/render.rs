@@ -1,0 +1,271 @@
+//! Words for a decision: each hop of a leg rendered for a learner (the route, rule or state
+//! that decided it), and the `kind:name` components a `via:` expectation names.
+
+use std::fmt::Write as _;
+
+use crate::scenario::{PortRange, Protocol, SgPeer};
+use crate::wire::FlowKey;
+
+use super::{AclRuleRef, Compiled, Direction, Hop, Outcome, RouteRef, SgVerdict};
+
+use super::Leg;
+
+pub(super) fn render_leg(out: &mut String, lab: &Compiled, title: &str, leg: &Leg) {
+    let k = &leg.key;
+    let what = match k.protocol {
+        1 => format!("icmp type {}", k.icmp_type),
+        6 => format!("tcp {}:{} -> {}:{}", k.src, k.src_port, k.dst, k.dst_port),
+        17 => format!("udp {}:{} -> {}:{}", k.src, k.src_port, k.dst, k.dst_port),
+        p => format!("protocol {p}"),
+    };
+    let _ = writeln!(out, "{title}: {} -> {} ({what})", k.src, k.dst);
+    for (n, hop) in leg.hops.iter().enumerate() {
+        let _ = writeln!(out, "  {:>2}. {}", n + 1, describe(lab, k, hop));
+    }
+    match leg.outcome {
+        Outcome::Deliver(i) => {
+            let _ = writeln!(out, "  => delivered to {}", lab.lab.instances[i].name);
+        }
+        Outcome::Drop(code) => {
+            let _ = writeln!(out, "  => dropped: {code} ({})", code.meaning());
+        }
+    }
+}
+
+fn describe(lab: &Compiled, key: &FlowKey, hop: &Hop) -> String {
+    let l = &lab.lab;
+    match *hop {
+        Hop::SourceEni(i) => {
+            let inst = &l.instances[i];
+            format!(
+                "eni:{} {} in subnet {} ({}), vpc {}",
+                inst.name,
+                inst.private_ip,
+                l.subnets[inst.subnet].name,
+                l.subnets[inst.subnet].cidr,
+                l.vpcs[inst.vpc].name
+            )
+        }
+        Hop::SameSubnet(s) => format!(
+            "same subnet {}: delivered directly (no route table, no NACL)",
+            l.subnets[s].name
+        ),
+        Hop::LeaveSubnet(s) => {
+            format!("leaves subnet {} through the VPC router", l.subnets[s].name)
+        }
+        Hop::Route { table, route } => {
+            let t = &l.route_tables[table];
+            let how = if l
+                .subnets
+                .iter()
+                .any(|s| s.route_table == table && s.explicit_route_table)
+            {
+                ""
+            } else {
+                " (main)"
+            };
+            let (dest, target) = match route {
+                RouteRef::Local(i) => (l.vpcs[t.vpc].cidrs[i].to_string(), "local".to_string()),
+                RouteRef::Declared(i) => {
+                    let r = &t.routes[i];
+                    let target = match r.target {
+                        crate::scenario::RouteTarget::Blackhole => "blackhole".to_string(),
+                        crate::scenario::RouteTarget::Peering(p) => {
+                            format!("pcx:{}", l.peerings[p].name)
+                        }
+                    };
+                    (r.destination.to_string(), target)
+                }
+            };
+            format!(
+                "route table {}{how}: route {dest} -> {target} (longest prefix match)",
+                t.name
+            )
+        }
+        Hop::Peering { peering, into } => {
+            let p = &l.peerings[peering];
+            let mut extra = Vec::new();
+            if p.cross_region {
+                extra.push("inter-region");
+            }
+            if p.cross_account {
+                extra.push("cross-account");
+            }
+            let extra = if extra.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", extra.join(", "))
+            };
+            format!(
+                "peering connection pcx:{}{extra} into vpc {}",
+                p.name, l.vpcs[into].name
+            )
+        }
+        Hop::SecurityGroup {
+            eni,
+            direction,
+            verdict,
+        } => {
+            let packet = packet_words(key, direction);
+            let instance = &l.instances[eni];
+            let eni = &instance.name;
+            let dir = direction.as_str();
+            match verdict {
+                SgVerdict::Rule { group, rule } => {
+                    let sg = &l.security_groups[group];
+                    let r = match direction {
+                        Direction::Inbound => &sg.ingress[rule],
+                        Direction::Outbound => &sg.egress[rule],
+                    };
+                    let peer = match r.peer {
+                        SgPeer::Cidr(net) => net.to_string(),
+                        SgPeer::Group(g) => format!("sg:{}", l.security_groups[g].name),
+                    };
+                    let side = match direction {
+                        Direction::Inbound => "from",
+                        Direction::Outbound => "to",
+                    };
+                    format!(
+                        "security group sg:{} {dir} (eni:{eni}): rule {} ({} {side} {peer}) allows {packet}",
+                        sg.name,
+                        rule + 1,
+                        rule_words(r.protocol, r.ports, r.icmp_type, r.icmp_code),
+                    )
+                }
+                SgVerdict::Tracked => format!(
+                    "security groups of eni:{eni} {dir}: {packet} belongs to a tracked connection (stateful: passes whatever the rules)"
+                ),
+                SgVerdict::Related => format!(
+                    "security groups of eni:{eni} {dir}: {packet} is an ICMP error about a tracked connection (passes as related)"
+                ),
+                SgVerdict::NoRule => {
+                    let groups: Vec<String> = instance
+                        .security_groups
+                        .iter()
+                        .map(|g| format!("sg:{}", l.security_groups[*g].name))
+                        .collect();
+                    format!(
+                        "no rule of {} allows {dir} {packet} (eni:{eni}; security groups allow only)",
+                        groups.join(", ")
+                    )
+                }
+            }
+        }
+        Hop::NetworkAcl {
+            acl,
+            subnet,
+            direction,
+            rule,
+            allow,
+        } => {
+            let a = &l.network_acls[acl];
+            let word = if allow { "allow" } else { "deny" };
+            let packet = packet_words(key, direction);
+            let (number, what) = match rule {
+                AclRuleRef::Numbered(i) => {
+                    let r = match direction {
+                        Direction::Inbound => &a.inbound[i],
+                        Direction::Outbound => &a.outbound[i],
+                    };
+                    let side = match direction {
+                        Direction::Inbound => "from",
+                        Direction::Outbound => "to",
+                    };
+                    (
+                        r.number.to_string(),
+                        format!(
+                            "{} {side} {}",
+                            rule_words(r.protocol, r.ports, r.icmp_type, r.icmp_code),
+                            r.cidr
+                        ),
+                    )
+                }
+                AclRuleRef::Default => (
+                    "*".to_string(),
+                    format!(
+                        "no numbered rule matches; rule {}",
+                        AclRuleRef::DEFAULT_NUMBER
+                    ),
+                ),
+            };
+            format!(
+                "network acl {} (subnet {}) {}: rule {number} {word} ({what}) for {packet}",
+                a.name,
+                l.subnets[subnet].name,
+                direction.as_str(),
+            )
+        }
+        Hop::EnterSubnet(s) => format!(
+            "enters subnet {} ({})",
+            l.subnets[s].name, l.subnets[s].cidr
+        ),
+        Hop::DestinationEni(i) => {
+            format!("eni:{} {}", l.instances[i].name, l.instances[i].private_ip)
+        }
+    }
+}
+
+pub(super) fn component(lab: &Compiled, hop: &Hop) -> Option<String> {
+    let l = &lab.lab;
+    match *hop {
+        Hop::SourceEni(i) | Hop::DestinationEni(i) => Some(format!("eni:{}", l.instances[i].name)),
+        Hop::Route { table, .. } => Some(format!("rtb:{}", l.route_tables[table].name)),
+        Hop::Peering { peering, .. } => Some(format!("pcx:{}", l.peerings[peering].name)),
+        Hop::EnterSubnet(s) | Hop::LeaveSubnet(s) | Hop::SameSubnet(s) => {
+            Some(format!("subnet:{}", l.subnets[s].name))
+        }
+        Hop::SecurityGroup {
+            verdict: SgVerdict::Rule { group, .. },
+            ..
+        } => Some(format!("sg:{}", l.security_groups[group].name)),
+        Hop::SecurityGroup { .. } => None,
+        Hop::NetworkAcl { acl, .. } => Some(format!("acl:{}", l.network_acls[acl].name)),
+    }
+}
+
+/// `tcp/22 from 10.0.1.10` (inbound) or `udp/53 to 10.0.0.2` (outbound).
+fn packet_words(k: &FlowKey, direction: Direction) -> String {
+    let what = match k.protocol {
+        1 => format!("icmp type {} code {}", k.icmp_type, k.icmp_code),
+        6 => format!("tcp/{}", k.dst_port),
+        17 => format!("udp/{}", k.dst_port),
+        p => format!("protocol {p}"),
+    };
+    match direction {
+        Direction::Inbound => format!("{what} from {}", k.src),
+        Direction::Outbound => format!("{what} to {}", k.dst),
+    }
+}
+
+/// `tcp 80`, `udp 1024-65535`, `icmp type 8`, `all`.
+fn rule_words(
+    protocol: Protocol,
+    ports: PortRange,
+    icmp_type: Option<u8>,
+    icmp_code: Option<u8>,
+) -> String {
+    let mut s = match protocol {
+        Protocol::All => "all".to_string(),
+        Protocol::Number(1) => "icmp".to_string(),
+        Protocol::Number(6) => "tcp".to_string(),
+        Protocol::Number(17) => "udp".to_string(),
+        Protocol::Number(58) => "icmpv6".to_string(),
+        Protocol::Number(n) => format!("protocol {n}"),
+    };
+    if ports != PortRange::ALL {
+        if ports.first == ports.last {
+            let _ = write!(s, " {}", ports.first);
+        } else {
+            let _ = write!(s, " {}-{}", ports.first, ports.last);
+        }
+    } else if matches!(protocol, Protocol::Number(6 | 17)) {
+        s.push_str(" all ports");
+    }
+    if let Some(t) = icmp_type {
+        let _ = write!(s, " type {t}");
+    }
+    if let Some(c) = icmp_code {
+        let _ = write!(s, " code {c}");
+    }
+    s
+}
