@@ -22,6 +22,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# DuckDB (from PyPI) is the SQL engine the flow-log test queries the delivered files with,
+# as Athena would.
+if ! python3 -c 'import duckdb' 2>/dev/null; then
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        apt-get install -y -qq --no-install-recommends python3 python3-pip >/dev/null
+    fi
+    python3 -m pip install -q duckdb 2>/dev/null || python3 -m pip install -q --break-system-packages duckdb
+fi
+
 if ! command -v cargo >/dev/null 2>&1; then
     if [ -x "$HOME/.cargo/bin/cargo" ]; then
         export PATH="$HOME/.cargo/bin:$PATH"

@@ -349,3 +349,88 @@ fn bad_input_is_reported_with_positions_and_creates_nothing() {
     assert!(said.contains("b-nope"), "{said}");
     assert_eq!(leftovers(lab), Vec::<String>::new());
 }
+
+#[test]
+fn flow_logs_reveal_a_port_scan_and_sql_counts_them() {
+    require_root!();
+    let lab = "t-flow";
+    let file = variant("flowlog-portscan.yaml", lab, |s| s);
+    let _guard = up(&file, lab);
+    let web = "10.60.1.4";
+    // 12 probes to ports the security group refuses, one SYN each, then 5 accepted GETs.
+    let scan = format!(
+        "for p in $(seq 30 41); do timeout 0.3 bash -c \"echo > /dev/tcp/{web}/$p\"; done; true"
+    );
+    let out = vpclab(&["exec", "scanner", "--lab", lab, "--", "bash", "-c", &scan]);
+    assert!(out.status.success(), "{}", text(&out));
+    for _ in 0..5 {
+        let get = vpclab(&[
+            "exec",
+            "scanner",
+            "--lab",
+            lab,
+            "--",
+            "curl",
+            "-s",
+            "--max-time",
+            "3",
+            &format!("http://{web}/"),
+        ]);
+        assert!(
+            String::from_utf8_lossy(&get.stdout).contains("hello from web"),
+            "{}",
+            text(&get)
+        );
+    }
+    // The capture window is 2 s; the writer closes windows every 0.5 s.
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    let scans = vpclab(&["logs", "--lab", lab, "--scans"]);
+    assert!(
+        text(&scans).contains(&format!("10.60.2.4 probed 12 ports of {web}")),
+        "{}",
+        text(&scans)
+    );
+
+    let rejects = vpclab(&["logs", "--lab", lab, "--action", "REJECT"]);
+    let lines: Vec<String> = String::from_utf8_lossy(&rejects.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(lines.len(), 12, "{lines:?}");
+    for line in &lines {
+        let f: Vec<&str> = line.split(' ').collect();
+        assert_eq!(f.len(), 14, "default v2 format: {line}");
+        assert_eq!(
+            (f[0], f[3], f[4], f[7], f[12], f[13]),
+            ("2", "10.60.2.4", web, "6", "REJECT", "OK")
+        );
+    }
+
+    // A real SQL engine over the delivered S3-layout files, with Athena's columns.
+    let root = format!("/run/vpclab/{lab}/flowlogs/AWSLogs");
+    let query = format!(
+        r#"
+import duckdb
+cols = {{'version':'INTEGER','account_id':'VARCHAR','interface_id':'VARCHAR','srcaddr':'VARCHAR',
+        'dstaddr':'VARCHAR','srcport':'INTEGER','dstport':'INTEGER','protocol':'BIGINT',
+        'packets':'BIGINT','bytes':'BIGINT','start':'BIGINT','end':'BIGINT','action':'VARCHAR',
+        'log_status':'VARCHAR'}}
+t = "read_csv('{root}/**/*.log.gz', delim=' ', header=true, nullstr='-', columns=" + repr(cols) + ")"
+rejects = duckdb.sql(f"select count(*) from {{t}} where action='REJECT' and dstport between 30 and 41").fetchall()[0][0]
+gets = duckdb.sql(f"select count(distinct srcport) from {{t}} where action='ACCEPT' and dstport=80 and dstaddr='{web}'").fetchall()[0][0]
+print(rejects, gets)
+"#
+    );
+    let sql = Command::new("python3")
+        .args(["-c", &query])
+        .output()
+        .expect("python3");
+    assert!(sql.status.success(), "duckdb: {}", text(&sql));
+    assert_eq!(
+        String::from_utf8_lossy(&sql.stdout).trim(),
+        "12 5",
+        "{}",
+        text(&sql)
+    );
+    down_clean(lab);
+}

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use tun_rs::AsyncDevice;
 
+use super::flowlogs::{observe, FlowLogSink, FlowTrace};
 use crate::fabric::{decide_quoting, read_packet, Compiled, Conntrack, DropCode, Outcome};
 use crate::scenario::InstanceId;
 
@@ -100,6 +101,7 @@ pub async fn pump(
     shared: Arc<ArcSwap<Runtime>>,
     counters: Arc<Counters>,
     tracking: Arc<Tracking>,
+    flow_logs: Arc<FlowLogSink>,
 ) {
     let mut buf = vec![0u8; BUFFER];
     loop {
@@ -123,7 +125,21 @@ pub async fn pump(
             };
             let now = tracking.now();
             let (flows, key, quoted) = (&tracking.flows, &input.key, input.quoted.as_ref());
-            match decide_quoting(&runtime.compiled, flows, now, from, key, quoted, &mut ()) {
+            let compiled = &runtime.compiled;
+            let outcome = if compiled.lab.flow_logs.is_empty() {
+                decide_quoting(compiled, flows, now, from, key, quoted, &mut ())
+            } else {
+                // Same decision, with the few facts the flow logs need recorded on the way.
+                let mut trace = FlowTrace::default();
+                let outcome = decide_quoting(compiled, flows, now, from, key, quoted, &mut trace);
+                let delivered = match outcome {
+                    Outcome::Deliver(to) => Some(to),
+                    Outcome::Drop(_) => None,
+                };
+                observe(&flow_logs, compiled, from, key, n as u32, delivered, &trace);
+                outcome
+            };
+            match outcome {
                 Outcome::Deliver(to) => runtime.devices[to].clone(),
                 Outcome::Drop(code) => {
                     counters.count_drop(code);

@@ -12,6 +12,7 @@ use tokio::sync::Mutex;
 
 use super::control::{Reply, Request};
 use super::dataplane::{pump, sweep, Counters, Runtime, Tracking};
+use super::flowlogs::FlowLogSink;
 use super::hosts::{create_host, remove_host, write_all_host_files, Host};
 use super::state::{control_socket, process_start_time, scenario_copy, LabState};
 use super::teardown::{remove_recorded, Removed};
@@ -28,6 +29,7 @@ struct Daemon {
     counters: Arc<Counters>,
     /// Tracked flows, kept across edits of the lab.
     tracking: Arc<Tracking>,
+    flow_logs: Arc<FlowLogSink>,
 }
 
 /// Runs the daemon of the lab whose scenario copy is in its state folder. Returns only on error.
@@ -105,6 +107,7 @@ async fn build(lab: Lab, mut state: LabState) -> Result<Daemon, (anyhow::Error, 
     let counters = Arc::new(Counters::default());
     let tracking = Arc::new(Tracking::new());
     tokio::spawn(sweep(tracking.clone()));
+    let flow_logs = Arc::new(FlowLogSink::start(&lab));
     let next_slot = lab.instances.len();
     let mut daemon = Daemon {
         lab,
@@ -114,6 +117,7 @@ async fn build(lab: Lab, mut state: LabState) -> Result<Daemon, (anyhow::Error, 
         shared,
         counters,
         tracking,
+        flow_logs,
     };
     let names: Vec<String> = daemon.hosts.keys().cloned().collect();
     for name in names {
@@ -132,6 +136,7 @@ fn start_pump(daemon: &mut Daemon, name: &str) {
         daemon.shared.clone(),
         daemon.counters.clone(),
         daemon.tracking.clone(),
+        daemon.flow_logs.clone(),
     ));
     host.tasks.push(task);
 }
@@ -291,6 +296,7 @@ async fn apply(daemon: &mut Daemon) -> anyhow::Result<Vec<String>> {
     if lab != daemon.lab {
         changes.push("updated routes and rules".to_string());
     }
+    daemon.flow_logs.reload(&lab).await;
     daemon
         .shared
         .store(Arc::new(runtime_for(&lab, &daemon.hosts)));
