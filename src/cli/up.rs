@@ -87,9 +87,11 @@ pub fn up(file: Option<&str>, foreground: bool) -> anyhow::Result<i32> {
     status_table(&lab.name)?;
     println!();
     println!("explore: vpclab exec HOST -- ping -c1 ADDRESS | vpclab explain FROM TO --protocol tcp --port 22");
+    let check = file
+        .map(|f| format!("vpclab check {f}"))
+        .unwrap_or_else(|| "vpclab check".into());
     println!(
-        "         vpclab check {} | vpclab status | vpclab down {}",
-        file.unwrap_or(""),
+        "         {check} | vpclab status | vpclab down {}",
         lab.name
     );
     Ok(0)
