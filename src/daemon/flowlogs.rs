@@ -149,7 +149,7 @@ pub fn observe(
     delivered_to: Option<InstanceId>,
     trace: &FlowTrace,
 ) {
-    let icmp = key.protocol == 1;
+    let icmp = key.protocol == crate::wire::PROTO_ICMP;
     let (src_port, dst_port) = if icmp {
         (0, 0)
     } else {

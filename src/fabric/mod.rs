@@ -13,11 +13,9 @@ mod verdict;
 #[cfg(test)]
 mod tests;
 
-/// IANA protocol numbers the rules and the tracking treat specially.
+/// IANA protocol numbers the rules and the tracking treat specially (the wire layer's).
 pub mod proto {
-    pub const ICMP: u8 = 1;
-    pub const TCP: u8 = 6;
-    pub const UDP: u8 = 17;
+    pub use crate::wire::{PROTO_ICMP as ICMP, PROTO_TCP as TCP, PROTO_UDP as UDP};
 }
 
 pub use compiled::{Compiled, CompiledRoute, RouteRef};

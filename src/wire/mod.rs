@@ -2,4 +2,4 @@
 
 mod ipv4;
 
-pub use ipv4::{FlowKey, ParseError};
+pub use ipv4::{FlowKey, ParseError, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
