@@ -393,7 +393,7 @@ peering_connections:
              10.0.0.0/16, which the local route covers: only NAT gateway or ENI targets may be more specific than local \
              (not supported yet)",
             "t.yaml:10:49: vpcs.a.route_tables.rt.routes[3].target: the `local` route is implicit (one per VPC CIDR) and cannot be written",
-            "t.yaml:11:47: vpcs.a.route_tables.rt.routes[4].target: route target `igw:a`: igw targets are not supported yet by this version of vpclab",
+            "t.yaml:11:47: vpcs.a.route_tables.rt.routes[4].target: route target `igw:a`: vpc a has no internet gateway: set `internet_gateway: true` on it",
             "t.yaml:12:49: vpcs.a.route_tables.rt.routes[5].target: invalid route target `gw:x`: expected one of \
              blackhole, pcx:NAME, igw:NAME, eigw:NAME, nat:NAME, tgw:NAME, vgw:NAME, vpce:NAME, eni:HOST",
             "t.yaml:13:49: vpcs.a.route_tables.rt.routes[6].target: peering connection `bc` joins vpc b and vpc c, not vpc a; \
@@ -499,28 +499,91 @@ fn rule_values() {
 
 #[test]
 fn documented_but_unsupported_keys() {
-    let text = r#"internet:
-  public_pool: 203.0.113.0/24
+    let text = r#"services: { s3: {} }
 sites: {}
 vpcs:
   a:
     cidr: 10.0.0.0/16
-    internet_gateway: true
+    egress_only_internet_gateway: true
     ipv6: false
     dns: true
-    subnets: { a1: { cidr: 10.0.1.0/24, map_public_ip_on_launch: true } }
+    subnets: { a1: { cidr: 10.0.1.0/24, ipv6: true } }
     route_tables: { rt: { propagate: [vgw:v1] } }
-    instances: { web: { subnet: a1, public_ip: true } }
+    instances: { web: { subnet: a1, ipv6: true } }
 "#;
     assert_errors(
         text,
         &[
-            "t.yaml:1:1: internet: `internet` is not supported yet by this version of vpclab",
-            "t.yaml:7:5: vpcs.a.internet_gateway: `internet_gateway` is not supported yet by this version of vpclab",
-            "t.yaml:10:41: vpcs.a.subnets.a1.map_public_ip_on_launch: `map_public_ip_on_launch` is not supported yet by this version of vpclab",
-            "t.yaml:11:27: vpcs.a.route_tables.rt.propagate: `propagate` is not supported yet by this version of vpclab",
-            "t.yaml:12:37: vpcs.a.instances.web.public_ip: `public_ip` is not supported yet by this version of vpclab",
+            "t.yaml:1:1: services: `services` is not supported yet by this version of vpclab",
+            "t.yaml:6:5: vpcs.a.egress_only_internet_gateway: `egress_only_internet_gateway` is not supported yet by this version of vpclab",
+            "t.yaml:9:41: vpcs.a.subnets.a1.ipv6: `ipv6` is not supported yet by this version of vpclab",
+            "t.yaml:10:27: vpcs.a.route_tables.rt.propagate: `propagate` is not supported yet by this version of vpclab",
+            "t.yaml:11:37: vpcs.a.instances.web.ipv6: `ipv6` is not supported yet by this version of vpclab",
         ],
+    );
+}
+
+#[test]
+fn internet_edge_rules() {
+    let text = r#"internet:
+  public_pool: 8.8.8.0/24
+  hosts:
+    ex: { ip: 8.8.4.4, dns: example.com }
+    ex2: { ip: 198.51.100.10, dns: Example.com }
+    ex3: { ip: 198.51.100.10, dns: "bad_name" }
+vpcs:
+  a:
+    cidr: 10.0.0.0/16
+    subnets: { a1: { cidr: 10.0.1.0/24 } }
+    route_tables:
+      rt:
+        routes:
+          - { destination: 0.0.0.0/0, target: igw:a }
+          - { destination: 10.5.0.0/16, target: igw:b }
+          - { destination: 10.6.0.0/16, target: nat:gb }
+          - { destination: 10.7.0.0/16, target: nat:nope }
+    nat_gateways:
+      ga: { subnet: a1 }
+    instances: { web: { subnet: a1, public_ip: true } }
+  b:
+    cidr: 10.1.0.0/16
+    internet_gateway: true
+    subnets: { b1: { cidr: 10.1.1.0/24 } }
+    nat_gateways:
+      gb: { subnet: a1 }
+"#;
+    assert_errors(
+        text,
+        &[
+            "t.yaml:2:16: internet.public_pool: public_pool 8.8.8.0/24 must lie inside the documentation ranges 192.0.2.0/24, 198.51.100.0/24 or 203.0.113.0/24",
+            "t.yaml:4:15: internet.hosts.ex.ip: internet host address 8.8.4.4 must lie inside the documentation ranges 192.0.2.0/24, 198.51.100.0/24 or 203.0.113.0/24",
+            "t.yaml:5:36: internet.hosts.ex2.dns: DNS name `Example.com` is given to two hosts",
+            "t.yaml:6:16: internet.hosts.ex3.ip: internet host address 198.51.100.10 is already the address of ex2",
+            "t.yaml:6:36: internet.hosts.ex3.dns: invalid DNS name `bad_name`: expected a name like example.com",
+            "t.yaml:14:47: vpcs.a.route_tables.rt.routes[0].target: route target `igw:a`: vpc a has no internet gateway: set `internet_gateway: true` on it",
+            "t.yaml:15:49: vpcs.a.route_tables.rt.routes[1].target: route target `igw:b`: a route table can only use its own VPC's internet gateway, igw:a",
+            "t.yaml:16:49: vpcs.a.route_tables.rt.routes[2].target: route target `nat:gb`: NAT gateway gb is in vpc b, not in vpc a; a route table can only use its own VPC's NAT gateways",
+            "t.yaml:17:49: vpcs.a.route_tables.rt.routes[3].target: unknown NAT gateway `nat:nope`; NAT gateways of vpc a: ga",
+            "t.yaml:19:7: vpcs.a.nat_gateways.ga: a public NAT gateway needs an internet gateway: set `internet_gateway: true` on vpc a",
+            "t.yaml:20:48: vpcs.a.instances.web: instance web gets a public IP, but vpc a has no internet gateway: set `internet_gateway: true` on the VPC (AWS refuses a public IP without one)",
+            "t.yaml:26:21: vpcs.b.nat_gateways.gb.subnet: unknown subnet `a1`; subnets of vpc b: b1",
+        ],
+    );
+}
+
+#[test]
+fn the_public_pool_runs_out() {
+    let text = r#"internet: { public_pool: 203.0.113.0/30 }
+vpcs:
+  a:
+    cidr: 10.0.0.0/16
+    internet_gateway: true
+    subnets: { a1: { cidr: 10.0.1.0/24, map_public_ip_on_launch: true } }
+    instances: { w1: { subnet: a1 }, w2: { subnet: a1 }, w3: { subnet: a1 }, w4: { subnet: a1, public_ip: false } }
+"#;
+    assert_errors(
+        text,
+        &["t.yaml:7:58: vpcs.a.instances.w3: AddressLimitExceeded: the public pool 203.0.113.0/30 has no address left for w3"],
     );
 }
 
@@ -543,9 +606,9 @@ expect:
         text,
         &[
             "t.yaml:7:13: expect[0].from: unknown host `ghost`; hosts: db, web",
-            "t.yaml:8:22: expect[1].to: `db.public`: public addresses are not supported yet by this version of vpclab",
+            "t.yaml:8:22: expect[1].to: `db.public`: instance db has no public IP (set `public_ip: true` or the subnet's `map_public_ip_on_launch`)",
             "t.yaml:9:5: expect[2]: missing required key `port` (protocol tcp needs a port 1-65535)",
-            "t.yaml:10:22: expect[3].to: `example.com`: DNS names are not supported yet by this version of vpclab",
+            "t.yaml:10:22: expect[3].to: `example.com`: no host of the lab has this DNS name; DNS names: (none)",
             "t.yaml:11:36: expect[4].protocol: invalid protocol `ssh`: expected icmp, tcp, udp or http",
             "t.yaml:12:5: expect[5]: missing required key `reachable` (true or false)",
         ],
@@ -592,4 +655,146 @@ fn unreadable_file() {
     assert!(err
         .to_string()
         .starts_with("/nonexistent/x.yaml: cannot read the scenario file:"));
+}
+
+#[test]
+fn traffic_mirroring_resolves_with_defaults() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/mirror-session.yaml");
+    let lab = load_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    let monitor = lab.instance_by_name("monitor").unwrap();
+    assert_eq!(lab.mirror_targets.len(), 1);
+    assert_eq!(lab.mirror_targets[0].eni, monitor);
+    let f = &lab.mirror_filters[0];
+    assert_eq!(
+        (f.name.as_str(), f.inbound.len(), f.outbound.len()),
+        ("web-only", 1, 1)
+    );
+    let rule = &f.inbound[0];
+    assert_eq!(
+        (rule.number, rule.accept, rule.protocol),
+        (100, true, Protocol::TCP)
+    );
+    assert_eq!(
+        (rule.destination_ports.first, rule.destination_ports.last),
+        (80, 80)
+    );
+    assert_eq!(rule.source_ports, vpclab::scenario::PortRange::ALL);
+    assert_eq!(rule.source_cidr.to_string(), "0.0.0.0/0");
+    let s = &lab.mirror_sessions[0];
+    assert_eq!(s.source, lab.instance_by_name("web1").unwrap());
+    assert_eq!(
+        (s.session_number, s.vni, s.packet_length),
+        (1, 42, Some(128))
+    );
+
+    // Without a VNI, one is derived from the names: the same on every load, 24 bits.
+    let text = r#"name: m
+vpcs:
+  a:
+    cidr: 10.0.0.0/16
+    subnets: { a1: { cidr: 10.0.1.0/24 } }
+    instances: { web: { subnet: a1 }, mon: { subnet: a1 } }
+traffic_mirroring:
+  targets: { t: { eni: eni:mon } }
+  filters: { f: {} }
+  sessions:
+    s1: { source: web, target: t, filter: f, session_number: 7 }
+    s2: { source: eni:web, target: t, filter: f, session_number: 8 }
+"#;
+    let a = load_str(text, "m.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let b = load_str(text, "m.yaml").unwrap();
+    assert_eq!(a.mirror_sessions[0].vni, b.mirror_sessions[0].vni);
+    assert_ne!(a.mirror_sessions[0].vni, a.mirror_sessions[1].vni);
+    assert!(a
+        .mirror_sessions
+        .iter()
+        .all(|s| s.vni < 1 << 24 && s.packet_length.is_none()));
+    assert!(a.mirror_filters[0].inbound.is_empty() && a.mirror_filters[0].outbound.is_empty());
+}
+
+#[test]
+fn traffic_mirroring_errors() {
+    let text = r#"vpcs:
+  a:
+    cidr: 10.0.0.0/16
+    subnets: { a1: { cidr: 10.0.1.0/24 } }
+    instances: { web: { subnet: a1 }, mon: { subnet: a1 } }
+traffic_mirroring:
+  targets: { t1: { eni: mon }, t2: { eni: ghost }, t3: { eni: nlb:x }, self: { eni: eni:web } }
+  filters:
+    f1:
+      inbound:
+        - { rule: 100, protocol: tcp, destination_ports: 80, action: accept }
+        - { rule: 100, protocol: udp, action: accept }
+        - { rule: 0, protocol: icmp, destination_ports: 1, action: drop }
+      outbound:
+        - { rule: 5, source_cidr: 10.0.0.1/8, action: accept, colour: red }
+  sessions:
+    s1: { source: eni:web, target: t9, filter: f9, session_number: 0, vni: 16777216,
+          packet_length: 9000 }
+    s2: { source: eni:web, target: self, filter: f1, session_number: 1 }
+    s3: { source: eni:nobody, target: t1, filter: f1 }
+"#;
+    assert_errors(
+        text,
+        &[
+            "t.yaml:7:43: traffic_mirroring.targets.t2.eni: unknown host `ghost`; hosts: mon, web",
+            "t.yaml:7:63: traffic_mirroring.targets.t3.eni: invalid ENI `nlb:x`: expected an instance name, or eni:HOST",
+            "t.yaml:12:19: traffic_mirroring.filters.f1.inbound[1].rule: duplicate inbound rule number 100 (also used at line 11)",
+            "t.yaml:13:19: traffic_mirroring.filters.f1.inbound[2].rule: rule number 0 is out of range: expected a rule number 1-32766",
+            "t.yaml:13:57: traffic_mirroring.filters.f1.inbound[2].destination_ports: destination_ports apply only to tcp and udp, not to protocol icmp",
+            "t.yaml:13:68: traffic_mirroring.filters.f1.inbound[2].action: invalid action `drop`: expected accept or reject",
+            "t.yaml:15:35: traffic_mirroring.filters.f1.outbound[0].source_cidr: CIDR `10.0.0.1/8` has host bits set: expected 10.0.0.0/8",
+            "t.yaml:15:63: traffic_mirroring.filters.f1.outbound[0].colour: unknown key `colour`; allowed keys: rule, action, protocol, source_ports, destination_ports, source_cidr, destination_cidr",
+            "t.yaml:17:36: traffic_mirroring.sessions.s1.target: unknown mirror target `t9`; mirror targets: self, t1, t2, t3",
+            "t.yaml:17:48: traffic_mirroring.sessions.s1.filter: unknown mirror filter `f9`; mirror filters: f1",
+            "t.yaml:17:68: traffic_mirroring.sessions.s1.session_number: session number 0 is out of range: expected a session number 1-32766",
+            "t.yaml:17:76: traffic_mirroring.sessions.s1.vni: VNI 16777216 is out of range: expected a VXLAN network identifier 0-16777215",
+            "t.yaml:18:26: traffic_mirroring.sessions.s1.packet_length: packet_length 9000 is out of range: expected a number of bytes 1-8947",
+            "t.yaml:19:36: traffic_mirroring.sessions.s2.target: mirror target `self` is the ENI of web, the session's own source: an ENI cannot be source and target of one session",
+            "t.yaml:20:5: traffic_mirroring.sessions.s3: missing required key `session_number` (a session number 1-32766)",
+            "t.yaml:20:19: traffic_mirroring.sessions.s3.source: unknown host `nobody`; hosts: mon, web",
+        ],
+    );
+}
+
+#[test]
+fn traffic_mirroring_limits() {
+    let rules: String = (1..=11)
+        .map(|n| format!("        - {{ rule: {n}, action: accept }}\n"))
+        .collect();
+    let text = format!(
+        r#"vpcs:
+  a:
+    cidr: 10.0.0.0/16
+    subnets: {{ a1: {{ cidr: 10.0.1.0/24 }} }}
+    instances: {{ web: {{ subnet: a1 }}, mon: {{ subnet: a1 }} }}
+  b:
+    cidr: 10.1.0.0/16
+    subnets: {{ b1: {{ cidr: 10.1.1.0/24 }} }}
+    instances: {{ far: {{ subnet: b1 }} }}
+traffic_mirroring:
+  targets: {{ t: {{ eni: mon }}, far: {{ eni: far }} }}
+  filters:
+    big:
+      outbound:
+{rules}    ok: {{}}
+  sessions:
+    s1: {{ source: eni:web, target: t, filter: ok, session_number: 1 }}
+    s2: {{ source: eni:web, target: t, filter: ok, session_number: 1 }}
+    s3: {{ source: eni:web, target: t, filter: ok, session_number: 3 }}
+    s4: {{ source: eni:web, target: t, filter: ok, session_number: 4 }}
+    s5: {{ source: eni:mon, target: far, filter: ok, session_number: 1 }}
+"#
+    );
+    assert_errors(
+        &text,
+        &[
+            "t.yaml:25:11: traffic_mirroring.filters.big.outbound[10]: filter big has 11 outbound rules: AWS allows at most 10 rules per direction of a filter",
+            "t.yaml:29:67: traffic_mirroring.sessions.s2.session_number: session number 1 is already used on web (line 28): session numbers are unique per source",
+            "t.yaml:31:19: traffic_mirroring.sessions.s4.source: web is already the source of 3 sessions: AWS allows at most 3 per source ENI",
+            "t.yaml:32:36: traffic_mirroring.sessions.s5.target: the target's ENI far is in vpc b, neither the source mon's vpc a nor a VPC peered with it in the same region",
+        ],
+    );
 }

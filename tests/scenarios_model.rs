@@ -58,7 +58,7 @@ fn every_expectation_holds_in_the_model() {
         let lab = scenario::load_file(&file).unwrap_or_else(|e| panic!("{e}"));
         let compiled = Compiled::new(lab.clone());
         for e in &lab.expectations {
-            let src = lab.instances[e.from].private_ip;
+            let src = lab.host(e.from).ip();
             let port = e
                 .port
                 .unwrap_or(if e.probe == Probe::Http { 80 } else { 0 });

@@ -102,7 +102,7 @@ fn panic_row() -> Row {
 }
 
 fn check_one(lab: &Lab, e: &Expectation) -> Row {
-    let from = &lab.instances[e.from];
+    let from_name = lab.host(e.from).name();
     let protocol = match e.probe {
         Probe::Icmp => "icmp",
         Probe::Tcp => "tcp",
@@ -111,12 +111,12 @@ fn check_one(lab: &Lab, e: &Expectation) -> Row {
     };
     let port = e.port.unwrap_or(80);
     let what = match e.probe {
-        Probe::Icmp => format!("{} -> {} icmp", from.name, e.to_text),
-        _ => format!("{} -> {} {protocol}/{port}", from.name, e.to_text),
+        Probe::Icmp => format!("{from_name} -> {} icmp", e.to_text),
+        _ => format!("{from_name} -> {} {protocol}/{port}", e.to_text),
     };
     let mut problems = Vec::new();
     let request = Request::Explain {
-        from: from.name.clone(),
+        from: from_name.to_string(),
         to: e.to.to_string(),
         protocol: protocol.into(),
         port: e.port,
@@ -137,7 +137,7 @@ fn check_one(lab: &Lab, e: &Expectation) -> Row {
             (false, None, Vec::new())
         }
     };
-    let ns = lab.netns_name(&from.name);
+    let ns = lab.netns_name(from_name);
     let packets = match e.probe {
         Probe::Icmp => netns::probe_icmp(&ns, e.to, PROBE_TIMEOUT),
         Probe::Tcp => netns::probe_tcp(&ns, e.to, port, PROBE_TIMEOUT),

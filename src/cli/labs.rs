@@ -132,13 +132,19 @@ pub fn status(lab: Option<&str>) -> anyhow::Result<i32> {
 
 pub fn print_hosts(hosts: &[HostRecord]) {
     println!(
-        "  {:<14} {:<15} {:<10} {:<14} {:<12} NAMESPACE",
-        "HOST", "ADDRESS", "VPC", "SUBNET", "AZ"
+        "  {:<14} {:<15} {:<15} {:<10} {:<14} {:<12} NAMESPACE",
+        "HOST", "ADDRESS", "PUBLIC IP", "VPC", "SUBNET", "AZ"
     );
     for h in hosts {
         println!(
-            "  {:<14} {:<15} {:<10} {:<14} {:<12} {}",
-            h.name, h.ip, h.vpc, h.subnet, h.az, h.netns
+            "  {:<14} {:<15} {:<15} {:<10} {:<14} {:<12} {}",
+            h.name,
+            h.ip,
+            h.public_ip.as_deref().unwrap_or("-"),
+            h.vpc,
+            h.subnet,
+            h.az,
+            h.netns
         );
     }
 }

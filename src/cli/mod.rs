@@ -57,29 +57,9 @@ enum Verb {
     },
     /// List running labs and their hosts.
     Status { lab: Option<String> },
-    /// Read the lab's delivered VPC Flow Logs: filter them, or find port scans and top talkers.
-    Logs {
-        #[arg(long)]
-        lab: Option<String>,
-        /// ACCEPT or REJECT.
-        #[arg(long)]
-        action: Option<String>,
-        /// Source or destination address.
-        #[arg(long)]
-        address: Option<std::net::Ipv4Addr>,
-        /// Source or destination port.
-        #[arg(long)]
-        port: Option<u16>,
-        /// An interface id (eni-...) or a host name.
-        #[arg(long)]
-        interface: Option<String>,
-        /// Report sources that were rejected on many ports of one target.
-        #[arg(long)]
-        scans: bool,
-        /// Report the N pairs that sent the most bytes.
-        #[arg(long)]
-        top: Option<usize>,
-    },
+    /// Read the lab's delivered VPC Flow Logs: filter them, follow them, or find port scans and
+    /// top talkers.
+    Logs(logs::LogsArgs),
     /// Parse and validate a scenario file without building anything (no root needed).
     Validate { file: String },
     /// Run the daemon of a lab (started by `up`).
@@ -108,23 +88,7 @@ pub fn main() -> i32 {
             lab,
         } => labs::explain(&from, &to, &protocol, port, lab.as_deref()),
         Verb::Status { lab } => labs::status(lab.as_deref()),
-        Verb::Logs {
-            lab,
-            action,
-            address,
-            port,
-            interface,
-            scans,
-            top,
-        } => logs::logs(logs::LogsArgs {
-            lab,
-            action,
-            address,
-            port,
-            interface,
-            scans,
-            top,
-        }),
+        Verb::Logs(args) => logs::logs(args),
         Verb::Validate { file } => up::validate(&file),
         Verb::Daemon { lab, source } => crate::daemon::run_daemon(&lab, &source).map(|()| 0),
     };

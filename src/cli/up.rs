@@ -21,11 +21,13 @@ pub fn validate(file: &str) -> anyhow::Result<i32> {
     match scenario::load_str(&text, &source) {
         Ok(lab) => {
             println!(
-                "{source}: lab {} is valid: {} VPCs, {} subnets, {} instances, {} peerings, {} expectations",
+                "{source}: lab {} is valid: {} VPCs, {} subnets, {} instances, {} internet hosts, {} NAT gateways, {} peerings, {} expectations",
                 lab.name,
                 lab.vpcs.len(),
                 lab.subnets.len(),
                 lab.instances.len(),
+                lab.internet.hosts.len(),
+                lab.nat_gateways.len(),
                 lab.peerings.len(),
                 lab.expectations.len()
             );
@@ -79,7 +81,7 @@ pub fn up(file: Option<&str>, foreground: bool) -> anyhow::Result<i32> {
         .with_context(|| format!("create {}", lab_dir(&lab.name).display()))?;
     write_copy(&lab.name, &text)?;
     if foreground {
-        println!("lab {}: building {} hosts; the daemon stays in the foreground (Ctrl-C stops it; then run `vpclab down {}`)", lab.name, lab.instances.len(), lab.name);
+        println!("lab {}: building {} hosts; the daemon stays in the foreground (Ctrl-C stops it; then run `vpclab down {}`)", lab.name, lab.host_count(), lab.name);
         crate::daemon::run_daemon(&lab.name, &source)?;
         return Ok(0);
     }

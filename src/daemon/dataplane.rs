@@ -1,5 +1,6 @@
 //! The packet loop: one task per host interface reads a packet, asks the decision function,
-//! and writes it to the destination's interface. No allocation and no global lock per packet:
+//! and writes it to the destination's interface, then the copies traffic mirror sessions make
+//! of it (`mirror`). No allocation and no global lock per packet:
 //! the compiled lab is read through an `ArcSwap` and replaced whole on change; the connection
 //! table is sharded, reserved up front, and outlives recompiles (tracked flows survive a rule
 //! change, as in AWS).
@@ -12,15 +13,18 @@ use arc_swap::ArcSwap;
 use tun_rs::AsyncDevice;
 
 use super::flowlogs::{observe, FlowLogSink, FlowTrace};
-use crate::fabric::{decide_quoting, read_packet, Compiled, Conntrack, DropCode, Outcome};
-use crate::scenario::InstanceId;
+use super::mirror::Mirror;
+use crate::fabric::Direction::{Inbound, Outbound};
+use crate::fabric::{decide_packet, read_packet, Compiled, Conntrack, DropCode, Outcome};
+use crate::scenario::HostId;
+use crate::wire::rewrite;
 
 /// What the packet loops read: the compiled lab and the interface of each instance.
 pub struct Runtime {
     pub compiled: Compiled,
-    /// Per host slot (stable for the daemon's life): the instance it is in this version.
-    pub slot_instance: Vec<Option<InstanceId>>,
-    /// Per instance id of this version: its interface.
+    /// Per host slot (stable for the daemon's life): the host it is in this version.
+    pub slot_host: Vec<Option<HostId>>,
+    /// Per host id of this version: its interface.
     pub devices: Vec<Arc<AsyncDevice>>,
 }
 
@@ -104,16 +108,17 @@ pub async fn pump(
     flow_logs: Arc<FlowLogSink>,
 ) {
     let mut buf = vec![0u8; BUFFER];
+    let mut mirror = Mirror::new(slot);
     loop {
         let n = match dev.recv(&mut buf).await {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => return,
         };
-        let packet = &buf[..n];
-        let target = {
+        let packet = &mut buf[..n];
+        let (target, copies) = {
             let runtime = shared.load();
-            let Some(from) = runtime.slot_instance.get(slot).copied().flatten() else {
+            let Some(from) = runtime.slot_host.get(slot).copied().flatten() else {
                 continue;
             };
             let input = match read_packet(packet) {
@@ -126,21 +131,37 @@ pub async fn pump(
             let now = tracking.now();
             let (flows, key, quoted) = (&tracking.flows, &input.key, input.quoted.as_ref());
             let compiled = &runtime.compiled;
-            let outcome = if compiled.lab.flow_logs.is_empty() {
-                decide_quoting(compiled, flows, now, from, key, quoted, &mut ())
+            let (outcome, arrived) = if compiled.lab.flow_logs.is_empty() {
+                decide_packet(compiled, flows, now, from, key, quoted, &mut ())
             } else {
                 // Same decision, with the few facts the flow logs need recorded on the way.
                 let mut trace = FlowTrace::default();
-                let outcome = decide_quoting(compiled, flows, now, from, key, quoted, &mut trace);
-                let delivered = match outcome {
-                    Outcome::Deliver(to) => Some(to),
+                let decided = decide_packet(compiled, flows, now, from, key, quoted, &mut trace);
+                let instances = compiled.lab.instances.len();
+                let delivered = match decided.0 {
+                    Outcome::Deliver(to) => Some(to).filter(|&to| to < instances),
                     Outcome::Drop(_) => None,
                 };
-                observe(&flow_logs, compiled, from, key, n as u32, delivered, &trace);
-                outcome
+                let sender = Some(from).filter(|&from| from < instances);
+                let bytes = n as u32;
+                observe(
+                    &flow_logs, compiled, sender, key, &decided.1, bytes, delivered, &trace,
+                );
+                decided
             };
             match outcome {
-                Outcome::Deliver(to) => runtime.devices[to].clone(),
+                Outcome::Deliver(to) => {
+                    // Traffic mirroring: what `from` sent as it sent it, what `to` receives as
+                    // it arrives.
+                    let (r, t, c) = (&*runtime, &*tracking, &*counters);
+                    let sent = mirror.copy(r, t, c, now, from, Outbound, key, packet);
+                    if arrived != *key {
+                        // A gateway translated it: the packet now says what the decision says.
+                        rewrite(packet, key, &arrived);
+                    }
+                    let received = mirror.copy(r, t, c, now, to, Inbound, &arrived, packet);
+                    (runtime.devices[to].clone(), [sent, received])
+                }
                 Outcome::Drop(code) => {
                     counters.count_drop(code);
                     continue;
@@ -150,5 +171,6 @@ pub async fn pump(
         if target.send(packet).await.is_ok() {
             counters.delivered.fetch_add(1, Ordering::Relaxed);
         }
+        mirror.send(copies).await;
     }
 }

@@ -1,11 +1,15 @@
 //! Daemon layer: VPC Flow Logs in the running lab. Packet loops report what each interface saw
 //! through a bounded channel (no lock, no allocation per packet); one task aggregates and, when
-//! a capture window closes, writes the records under the lab's folder (`flowlogs/`).
+//! a capture window closes, writes the records under the lab's folder (`flowlogs/`). When the
+//! channel is full, a per-interface counter notes the skip and the interface gets a SKIPDATA
+//! record for that window.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
 
 use super::state::lab_dir;
@@ -20,13 +24,23 @@ const QUEUE: usize = 65536;
 
 enum Message {
     Observe(Observation),
-    Reload(Box<Lab>),
+    /// The new lab and its skip counters, already in use by the packet loops.
+    Reload(Box<Lab>, Arc<SkipCounts>),
+}
+
+/// Per instance of the lab: observations the channel had no room for since the writer last
+/// looked.
+type SkipCounts = Box<[AtomicU64]>;
+
+fn skip_counts(lab: &Lab) -> Arc<SkipCounts> {
+    Arc::new(lab.instances.iter().map(|_| AtomicU64::new(0)).collect())
 }
 
 /// The packet loops' end of the flow-log pipeline.
 pub struct FlowLogSink {
     tx: mpsc::Sender<Message>,
-    pub skipped: AtomicU64,
+    /// Swapped whole on reload (instance numbers change); read without a lock.
+    skipped: ArcSwap<SkipCounts>,
 }
 
 /// Where a lab's flow logs are written.
@@ -45,26 +59,36 @@ impl FlowLogSink {
     /// Starts the writer task for `lab`; must be called inside the runtime.
     pub fn start(lab: &Lab) -> FlowLogSink {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(writer(lab.clone(), rx));
+        let skipped = skip_counts(lab);
+        tokio::spawn(writer(lab.clone(), rx, Arc::clone(&skipped)));
         FlowLogSink {
             tx,
-            skipped: AtomicU64::new(0),
+            skipped: ArcSwap::new(skipped),
         }
     }
 
     pub fn report(&self, observation: Observation) {
         if self.tx.try_send(Message::Observe(observation)).is_err() {
-            self.skipped.fetch_add(1, Ordering::Relaxed);
+            // The record is skipped, never the packet.
+            if let Some(n) = self.skipped.load().get(observation.eni) {
+                n.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
-    /// After an edit: close the open windows of the old lab and go on with the new one.
+    /// After an edit: close the open windows of the old lab and go on with the new one. Call it
+    /// just before the packet loops switch to the new lab, so that their skip counts follow.
     pub async fn reload(&self, lab: &Lab) {
-        let _ = self.tx.send(Message::Reload(Box::new(lab.clone()))).await;
+        let skipped = skip_counts(lab);
+        self.skipped.store(Arc::clone(&skipped));
+        let _ = self
+            .tx
+            .send(Message::Reload(Box::new(lab.clone()), skipped))
+            .await;
     }
 }
 
-async fn writer(mut lab: Lab, mut rx: mpsc::Receiver<Message>) {
+async fn writer(mut lab: Lab, mut rx: mpsc::Receiver<Message>, mut skipped: Arc<SkipCounts>) {
     let out = output_dir(&lab.name);
     let mut aggregator = Aggregator::new(&lab);
     let mut tick = tokio::time::interval(Duration::from_millis(500));
@@ -72,15 +96,31 @@ async fn writer(mut lab: Lab, mut rx: mpsc::Receiver<Message>) {
         tokio::select! {
             message = rx.recv() => match message {
                 Some(Message::Observe(o)) => aggregator.observe(unix_now(), &o),
-                Some(Message::Reload(new)) => {
+                Some(Message::Reload(new, new_skipped)) => {
                     // Everything of the old version is written out, whatever its window.
+                    drain_skips(&skipped, &mut aggregator, unix_now());
                     write_all(&out, &lab, aggregator.flush(u64::MAX / 2));
                     lab = *new;
+                    skipped = new_skipped;
                     aggregator = Aggregator::new(&lab);
                 }
                 None => return,
             },
-            _ = tick.tick() => write_all(&out, &lab, aggregator.flush(unix_now())),
+            _ = tick.tick() => {
+                let now = unix_now();
+                drain_skips(&skipped, &mut aggregator, now);
+                write_all(&out, &lab, aggregator.flush(now));
+            }
+        }
+    }
+}
+
+/// Hands the skips counted since the last call to the aggregator, as of `now`: a skip lands in
+/// the window open when the writer sees it, at most one tick after the packet.
+fn drain_skips(skipped: &[AtomicU64], aggregator: &mut Aggregator, now: u64) {
+    for (eni, n) in skipped.iter().enumerate() {
+        if n.swap(0, Ordering::Relaxed) > 0 {
+            aggregator.skip(now, eni);
         }
     }
 }
@@ -140,11 +180,18 @@ impl Trace for FlowTrace {
 
 /// The observations of one decided packet: egress at the sender, ingress at the receiver
 /// (or at the interface that refused it).
+///
+/// `from` is None for a packet from an internet host (no interface of the lab sent it); `key`
+/// is the header as sent, `arrived` as it was when it reached (or was refused at) the other
+/// end: the internet gateway and NAT gateways translate it, and each interface logs what it
+/// saw (aws-rules.md §3.1: an instance's records show its private address).
+#[allow(clippy::too_many_arguments)]
 pub fn observe(
     sink: &FlowLogSink,
     lab: &Compiled,
-    from: InstanceId,
+    from: Option<InstanceId>,
     key: &FlowKey,
+    arrived: &FlowKey,
     bytes: u32,
     delivered_to: Option<InstanceId>,
     trace: &FlowTrace,
@@ -161,7 +208,7 @@ pub fn observe(
         None => 1,
     };
     let base = Observation {
-        eni: from,
+        eni: from.unwrap_or(usize::MAX),
         direction: Direction::Egress,
         src: key.src,
         dst: key.dst,
@@ -173,25 +220,187 @@ pub fn observe(
         accepted: !trace.rejected_out,
         traffic_path: Some(traffic_path),
     };
-    sink.report(base);
+    if from.is_some() {
+        sink.report(base);
+    }
     if trace.rejected_out {
         return;
     }
     let receiver = delivered_to.or(trace.rejected_at).or_else(|| {
-        // Refused by the destination subnet's NACL: the interface it was for.
+        // Refused by the destination subnet's NACL: the interface it was for, by the VPC's
+        // address map (one hash lookup, no scan of the instances).
         let subnet = trace.rejected_in_subnet?;
-        lab.lab
-            .instances
-            .iter()
-            .position(|i| i.subnet == subnet && i.private_ip == key.dst)
+        let vpc = lab.lab.subnets.get(subnet)?.vpc;
+        lab.instance_at(vpc, arrived.dst)
+            .filter(|&i| lab.lab.instances[i].subnet == subnet)
     });
     if let Some(eni) = receiver {
         sink.report(Observation {
             eni,
             direction: Direction::Ingress,
+            src: arrived.src,
+            dst: arrived.dst,
+            src_port: if icmp { 0 } else { arrived.src_port },
+            dst_port: if icmp { 0 } else { arrived.dst_port },
             accepted: delivered_to.is_some(),
             traffic_path: None,
             ..base
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::fabric::{decide, Conntrack};
+    use crate::scenario::{load_str, FlowLogField};
+
+    /// Two subnets; b1's NACL admits nothing, so a packet from a1 is refused on entering it.
+    const LAB: &str = "name: t\ndefaults: { account: \"123456789012\" }\nvpcs:\n  a:\n\
+        \x20   cidr: 10.0.0.0/16\n\
+        \x20   subnets: { a1: { cidr: 10.0.1.0/24 }, b1: { cidr: 10.0.2.0/24, network_acl: shut } }\n\
+        \x20   network_acls: { shut: {} }\n\
+        \x20   instances:\n\
+        \x20     web1: { subnet: a1, private_ip: 10.0.1.10 }\n\
+        \x20     db1: { subnet: b1, private_ip: 10.0.2.20 }\n\
+        \x20     db2: { subnet: b1, private_ip: 10.0.2.21 }\n\
+        \x20   flow_logs:\n\
+        \x20     all: { resource: vpc:a, traffic: ALL, aggregation_interval: 60 }\n";
+
+    fn sink(lab: &Lab, queue: usize) -> (FlowLogSink, mpsc::Receiver<Message>) {
+        let (tx, rx) = mpsc::channel(queue);
+        let sink = FlowLogSink {
+            tx,
+            skipped: ArcSwap::new(skip_counts(lab)),
+        };
+        (sink, rx)
+    }
+
+    fn syn(src: [u8; 4], dst: [u8; 4]) -> FlowKey {
+        FlowKey {
+            src: src.into(),
+            dst: dst.into(),
+            protocol: 6,
+            src_port: 40000,
+            dst_port: 5432,
+            icmp_type: 0,
+            icmp_code: 0,
+            tcp_flags: 0x02,
+        }
+    }
+
+    fn observations(rx: &mut mpsc::Receiver<Message>) -> Vec<Observation> {
+        let mut out = Vec::new();
+        while let Ok(Message::Observe(o)) = rx.try_recv() {
+            out.push(o);
+        }
+        out
+    }
+
+    #[test]
+    fn a_packet_the_destination_nacl_refuses_is_logged_at_its_interface() {
+        let lab = Compiled::new(load_str(LAB, "t.yaml").unwrap());
+        let (sink, mut rx) = sink(&lab.lab, 16);
+        let (web1, db2) = (0, 2);
+        let key = syn([10, 0, 1, 10], [10, 0, 2, 21]);
+        let mut trace = FlowTrace::default();
+        let outcome = decide(
+            &lab,
+            &Conntrack::scratch(),
+            Duration::ZERO,
+            web1,
+            &key,
+            &mut trace,
+        );
+        assert!(matches!(outcome, crate::fabric::Outcome::Drop(_)));
+        assert_eq!(trace.rejected_in_subnet, Some(1));
+        observe(&sink, &lab, Some(web1), &key, &key, 60, None, &trace);
+        let seen = observations(&mut rx);
+        let at: Vec<(InstanceId, Direction, bool)> = seen
+            .iter()
+            .map(|o| (o.eni, o.direction, o.accepted))
+            .collect();
+        assert_eq!(
+            at,
+            [
+                (web1, Direction::Egress, true),
+                (db2, Direction::Ingress, false)
+            ]
+        );
+        // No interface holds the address: only the sender's record.
+        let nobody = syn([10, 0, 1, 10], [10, 0, 2, 99]);
+        observe(&sink, &lab, Some(web1), &nobody, &nobody, 60, None, &trace);
+        assert_eq!(observations(&mut rx).len(), 1);
+    }
+
+    #[test]
+    fn a_full_queue_turns_into_a_skipdata_record() {
+        let lab = load_str(LAB, "t.yaml").unwrap();
+        let (sink, mut rx) = sink(&lab, 1);
+        let o = Observation::icmp(
+            0,
+            Direction::Egress,
+            [10, 0, 1, 10].into(),
+            [10, 0, 2, 20].into(),
+            84,
+            true,
+        );
+        sink.report(o);
+        sink.report(o);
+        sink.report(Observation { eni: 1, ..o });
+        let counts: Vec<u64> = sink
+            .skipped
+            .load()
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .collect();
+        assert_eq!(counts, [1, 1, 0]);
+
+        let t0 = 1_700_000_000 - 1_700_000_000 % 60;
+        let mut aggregator = Aggregator::new(&lab);
+        for o in observations(&mut rx) {
+            aggregator.observe(t0 + 1, &o);
+        }
+        drain_skips(&sink.skipped.load(), &mut aggregator, t0 + 2);
+        assert!(sink
+            .skipped
+            .load()
+            .iter()
+            .all(|n| n.load(Ordering::Relaxed) == 0));
+        let batches = aggregator.flush(t0 + 60);
+        let lines: Vec<String> = batches[0]
+            .records
+            .iter()
+            .map(|r| r.render(&FlowLogField::DEFAULT_FORMAT))
+            .collect();
+        let eni = |name: &str| crate::scenario::aws_id("eni", "t", name);
+        assert_eq!(
+            lines,
+            [
+                format!(
+                    "2 123456789012 {} 10.0.1.10 10.0.2.20 0 0 1 1 84 {} {} ACCEPT OK",
+                    eni("web1"),
+                    t0 + 1,
+                    t0 + 1
+                ),
+                format!(
+                    "2 123456789012 {} - - - - - - - {t0} {} - SKIPDATA",
+                    eni("web1"),
+                    t0 + 60
+                ),
+                format!(
+                    "2 123456789012 {} - - - - - - - {t0} {} - SKIPDATA",
+                    eni("db1"),
+                    t0 + 60
+                ),
+                format!(
+                    "2 123456789012 {} - - - - - - - {t0} {} - NODATA",
+                    eni("db2"),
+                    t0 + 60
+                ),
+            ]
+        );
     }
 }

@@ -11,10 +11,55 @@ use tun_rs::AsyncDevice;
 
 use super::state::{lab_dir, HostRecord, LabState};
 use crate::netns;
-use crate::scenario::{Instance, Lab};
+use crate::scenario::{HostId, HostRef, Lab, Service};
 
 /// Instances get AWS's jumbo MTU inside a VPC.
 pub const INSTANCE_MTU: u16 = 9001;
+
+/// Internet hosts get the internet's MTU (an internet gateway carries 1500 bytes at most).
+pub const INTERNET_MTU: u16 = 1500;
+
+/// What a host's namespace is built from; a change means rebuild.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostSpec {
+    pub name: String,
+    pub ip: Ipv4Addr,
+    pub prefix: u8,
+    pub gateway: Ipv4Addr,
+    pub mtu: u16,
+    pub services: Vec<Service>,
+    pub run: Option<String>,
+}
+
+impl HostSpec {
+    /// Host `id` of `lab`: an instance in its subnet (the router at .1), or an internet host
+    /// alone on a /32 with a default route through the fabric.
+    pub fn of(lab: &Lab, id: HostId) -> HostSpec {
+        let host = lab.host(id);
+        let (prefix, gateway, mtu) = match host {
+            HostRef::Instance(_, i) => {
+                let cidr = lab.subnets[i.subnet].cidr;
+                let router = Ipv4Addr::from(u32::from(cidr.network()) + 1);
+                (cidr.prefix_len(), router, INSTANCE_MTU)
+            }
+            // No neighbour on its link: every packet goes to the fabric, which decides it.
+            HostRef::Internet(..) => (32, INTERNET_GATEWAY_HINT, INTERNET_MTU),
+        };
+        HostSpec {
+            name: host.name().to_string(),
+            ip: host.ip(),
+            prefix,
+            gateway,
+            mtu,
+            services: host.services().to_vec(),
+            run: host.run().map(str::to_string),
+        }
+    }
+}
+
+/// The next hop an internet host's default route names (on-link; a TUN has no neighbours, so
+/// it is never resolved). Link-local, so it can be nobody's address.
+const INTERNET_GATEWAY_HINT: Ipv4Addr = Ipv4Addr::new(169, 254, 0, 1);
 
 /// A host the daemon runs.
 pub struct Host {
@@ -24,59 +69,71 @@ pub struct Host {
     pub slot: usize,
     pub device: Arc<AsyncDevice>,
     /// What it was built from; a change means rebuild.
-    pub spec: Instance,
+    pub spec: HostSpec,
     /// Its packet loop and its service tasks.
     pub tasks: Vec<JoinHandle<()>>,
 }
 
-/// Builds the host of instance `index`, recording each object in `state` as it is created.
+/// Builds host `id` of `lab`, recording each object in `state` as it is created.
 pub fn create_host(
     state: &mut LabState,
     lab: &Lab,
-    index: usize,
+    id: HostId,
     slot: usize,
 ) -> anyhow::Result<Host> {
-    let instance = &lab.instances[index];
-    let ns = lab.netns_name(&instance.name);
-    netns::create(&ns).with_context(|| format!("create host {}", instance.name))?;
+    let spec = HostSpec::of(lab, id);
+    let name = &spec.name;
+    let ns = lab.netns_name(name);
+    netns::create(&ns).with_context(|| format!("create host {name}"))?;
     state.namespaces.push(ns.clone());
     state.save()?;
-    let subnet = &lab.subnets[instance.subnet];
-    let gateway = Ipv4Addr::from(u32::from(subnet.cidr.network()) + 1);
-    let sync = netns::setup_host(
-        &ns,
-        instance.private_ip,
-        subnet.cidr.prefix_len(),
-        gateway,
-        INSTANCE_MTU,
-    )
-    .with_context(|| format!("set up eth0 of host {}", instance.name))?;
-    let device = Arc::new(
-        AsyncDevice::new(sync).with_context(|| format!("register eth0 of {}", instance.name))?,
-    );
-    let bound = netns::bind_services(&ns, &instance.name, &instance.services)
-        .with_context(|| format!("start services of host {}", instance.name))?;
+    let sync = netns::setup_host(&ns, spec.ip, spec.prefix, spec.gateway, spec.mtu)
+        .with_context(|| format!("set up eth0 of host {name}"))?;
+    let device =
+        Arc::new(AsyncDevice::new(sync).with_context(|| format!("register eth0 of {name}"))?);
+    let bound = netns::bind_services(&ns, name, &spec.services)
+        .with_context(|| format!("start services of host {name}"))?;
     let tasks = netns::spawn_all(bound);
-    if let Some(command) = &instance.run {
-        start_command(&lab.name, &ns, &instance.name, command)?;
+    if let Some(command) = &spec.run {
+        start_command(&lab.name, &ns, name, command)?;
     }
-    state.hosts.push(HostRecord {
-        name: instance.name.clone(),
-        netns: ns.clone(),
-        ip: instance.private_ip.to_string(),
-        vpc: lab.vpcs[instance.vpc].name.clone(),
-        subnet: subnet.name.clone(),
-        az: subnet.az.clone(),
-    });
+    state.hosts.push(record(lab, id, &ns));
     state.save()?;
     Ok(Host {
-        name: instance.name.clone(),
+        name: name.clone(),
         netns: ns,
         slot,
         device,
-        spec: instance.clone(),
+        spec,
         tasks,
     })
+}
+
+/// How `status` and `up` show a host.
+fn record(lab: &Lab, id: HostId, ns: &str) -> HostRecord {
+    match lab.host(id) {
+        HostRef::Instance(_, i) => {
+            let subnet = &lab.subnets[i.subnet];
+            HostRecord {
+                name: i.name.clone(),
+                netns: ns.to_string(),
+                ip: i.private_ip.to_string(),
+                vpc: lab.vpcs[i.vpc].name.clone(),
+                subnet: subnet.name.clone(),
+                az: subnet.az.clone(),
+                public_ip: i.public_ip.map(|p| p.addr.to_string()),
+            }
+        }
+        HostRef::Internet(_, h) => HostRecord {
+            name: h.name.clone(),
+            netns: ns.to_string(),
+            ip: h.ip.to_string(),
+            vpc: "internet".to_string(),
+            subnet: "-".to_string(),
+            az: "-".to_string(),
+            public_ip: None,
+        },
+    }
 }
 
 /// Starts `run:` inside the host, detached; its output goes to HOST.log in the state folder.
@@ -111,15 +168,20 @@ pub fn remove_host(state: &mut LabState, host: Host) -> anyhow::Result<()> {
     state.save()
 }
 
-/// Writes /etc/netns/NS/{hosts,resolv.conf} of every host so that names of the lab resolve.
+/// Writes /etc/netns/NS/{hosts,resolv.conf} of every host so that names of the lab resolve:
+/// host names to their own addresses, internet hosts' DNS names to theirs.
 pub fn write_all_host_files(state: &mut LabState, lab: &Lab) -> anyhow::Result<()> {
-    let names: Vec<(String, Ipv4Addr)> = lab
-        .instances
-        .iter()
-        .map(|i| (i.name.clone(), i.private_ip))
+    let mut names: Vec<(String, Ipv4Addr)> = (0..lab.host_count())
+        .map(|id| (lab.host(id).name().to_string(), lab.host(id).ip()))
         .collect();
-    for instance in &lab.instances {
-        let ns = lab.netns_name(&instance.name);
+    names.extend(
+        lab.internet
+            .hosts
+            .iter()
+            .filter_map(|h| Some((h.dns.clone()?, h.ip))),
+    );
+    for id in 0..lab.host_count() {
+        let ns = lab.netns_name(lab.host(id).name());
         if !state.etc_dirs.contains(&ns) {
             state.etc_dirs.push(ns.clone());
             state.save()?;

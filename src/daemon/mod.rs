@@ -5,6 +5,7 @@ pub mod control;
 mod dataplane;
 pub mod flowlogs;
 mod hosts;
+mod mirror;
 mod run;
 pub mod state;
 pub mod teardown;

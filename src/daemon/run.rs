@@ -13,7 +13,7 @@ use tokio::sync::Mutex;
 use super::control::{Reply, Request};
 use super::dataplane::{pump, sweep, Counters, Runtime, Tracking};
 use super::flowlogs::FlowLogSink;
-use super::hosts::{create_host, remove_host, write_all_host_files, Host};
+use super::hosts::{create_host, remove_host, write_all_host_files, Host, HostSpec};
 use super::state::{control_socket, process_start_time, scenario_copy, LabState};
 use super::teardown::{remove_recorded, Removed};
 use crate::fabric::{explain, probe_key, Compiled};
@@ -92,8 +92,8 @@ fn load_copy(lab_name: &str, source: &str) -> anyhow::Result<Lab> {
 /// Creates every host and starts the packet loops; on error returns the partial state to undo.
 async fn build(lab: Lab, mut state: LabState) -> Result<Daemon, (anyhow::Error, LabState)> {
     let mut hosts = HashMap::new();
-    for index in 0..lab.instances.len() {
-        match create_host(&mut state, &lab, index, index) {
+    for id in 0..lab.host_count() {
+        match create_host(&mut state, &lab, id, id) {
             Ok(host) => {
                 hosts.insert(host.name.clone(), host);
             }
@@ -108,7 +108,7 @@ async fn build(lab: Lab, mut state: LabState) -> Result<Daemon, (anyhow::Error, 
     let tracking = Arc::new(Tracking::new());
     tokio::spawn(sweep(tracking.clone()));
     let flow_logs = Arc::new(FlowLogSink::start(&lab));
-    let next_slot = lab.instances.len();
+    let next_slot = lab.host_count();
     let mut daemon = Daemon {
         lab,
         state,
@@ -141,20 +141,20 @@ fn start_pump(daemon: &mut Daemon, name: &str) {
     host.tasks.push(task);
 }
 
-/// The runtime view for `lab`: slot → instance and instance → interface.
+/// The runtime view for `lab`: slot → host id and host id → interface.
 fn runtime_for(lab: &Lab, hosts: &HashMap<String, Host>) -> Runtime {
     let slots = hosts.values().map(|h| h.slot + 1).max().unwrap_or(0);
-    let mut slot_instance = vec![None; slots];
-    let mut devices = Vec::with_capacity(lab.instances.len());
-    for (id, instance) in lab.instances.iter().enumerate() {
-        // Every instance of `lab` has a host by construction (build/apply create them first).
-        let host = &hosts[&instance.name];
-        slot_instance[host.slot] = Some(id);
+    let mut slot_host = vec![None; slots];
+    let mut devices = Vec::with_capacity(lab.host_count());
+    for id in 0..lab.host_count() {
+        // Every host of `lab` exists by construction (build/apply create them first).
+        let host = &hosts[lab.host(id).name()];
+        slot_host[host.slot] = Some(id);
         devices.push(host.device.clone());
     }
     Runtime {
         compiled: Compiled::new(lab.clone()),
-        slot_instance,
+        slot_host,
         devices,
     }
 }
@@ -208,23 +208,19 @@ fn explain_request(
 ) -> Reply {
     let runtime = daemon.shared.load();
     let compiled = &runtime.compiled;
-    let Some(src) = compiled.lab.instance_by_name(from) else {
+    let lab = &compiled.lab;
+    let Some(src) = lab.host_by_name(from) else {
         return Reply::Error {
-            message: format!("no host named {from} in lab {}", compiled.lab.name),
+            message: format!("no host named {from} in lab {}", lab.name),
         };
     };
-    let dst = match compiled.lab.instance_by_name(to) {
-        Some(i) => compiled.lab.instances[i].private_ip,
-        None => match to.parse() {
-            Ok(addr) => addr,
-            Err(_) => {
-                return Reply::Error {
-                    message: format!(
-                        "{to} is neither a host of lab {} nor an IPv4 address",
-                        compiled.lab.name
-                    ),
-                }
-            }
+    let dst = match destination(lab, to) {
+        Some(addr) => addr,
+        None => return Reply::Error {
+            message: format!(
+                "{to} is not a host (NAME, NAME.public), a DNS name or an IPv4 address of lab {}",
+                lab.name
+            ),
         },
     };
     let probe = match protocol {
@@ -239,7 +235,7 @@ fn explain_request(
         }
     };
     let port = port.unwrap_or(if probe == Probe::Http { 80 } else { 0 });
-    let key = probe_key(compiled.lab.instances[src].private_ip, dst, probe, port);
+    let key = probe_key(lab.host(src).ip(), dst, probe, port);
     let explanation = explain(compiled, src, key);
     Reply::Explained {
         text: explanation.render(compiled),
@@ -247,6 +243,30 @@ fn explain_request(
         code: explanation.drop_code().map(|c| c.as_str().to_string()),
         components: explanation.components(compiled),
     }
+}
+
+/// `to` of `vpclab explain`: a host (its own address), `NAME.public` (an instance's public IP
+/// or a NAT gateway's Elastic IP), an internet host's DNS name, or an IPv4 address.
+fn destination(lab: &Lab, to: &str) -> Option<std::net::Ipv4Addr> {
+    if let Some(id) = lab.host_by_name(to) {
+        return Some(lab.host(id).ip());
+    }
+    if let Some(name) = to.strip_suffix(".public") {
+        if let Some(id) = lab.instance_by_name(name) {
+            return lab.instances[id].public_ip.map(|p| p.addr);
+        }
+        return lab
+            .nat_gateways
+            .iter()
+            .find(|g| g.name == name)
+            .map(|g| g.public_ip);
+    }
+    let dns = lab
+        .internet
+        .hosts
+        .iter()
+        .find(|h| h.dns.as_deref() == Some(to));
+    dns.map(|h| h.ip).or_else(|| to.parse().ok())
 }
 
 /// Re-reads the scenario copy and applies the difference: hosts whose definition changed are
@@ -262,16 +282,16 @@ async fn apply(daemon: &mut Daemon) -> anyhow::Result<Vec<String>> {
         );
     }
     let mut changes = Vec::new();
-    let wanted: HashMap<&str, &crate::scenario::Instance> =
-        lab.instances.iter().map(|i| (i.name.as_str(), i)).collect();
+    let wanted: HashMap<String, HostSpec> = (0..lab.host_count())
+        .map(|id| {
+            let spec = HostSpec::of(&lab, id);
+            (spec.name.clone(), spec)
+        })
+        .collect();
     let stale: Vec<String> = daemon
         .hosts
         .values()
-        .filter(|h| {
-            wanted
-                .get(h.name.as_str())
-                .is_none_or(|w| !same_host(&h.spec, w, &daemon.lab, &lab))
-        })
+        .filter(|h| wanted.get(&h.name).is_none_or(|w| *w != h.spec))
         .map(|h| h.name.clone())
         .collect();
     for name in stale {
@@ -280,14 +300,14 @@ async fn apply(daemon: &mut Daemon) -> anyhow::Result<Vec<String>> {
             changes.push(format!("removed host {name}"));
         }
     }
-    for index in 0..lab.instances.len() {
-        let name = lab.instances[index].name.clone();
+    for id in 0..lab.host_count() {
+        let name = lab.host(id).name().to_string();
         if daemon.hosts.contains_key(&name) {
             continue;
         }
         let slot = daemon.next_slot;
         daemon.next_slot += 1;
-        let host = create_host(&mut daemon.state, &lab, index, slot)?;
+        let host = create_host(&mut daemon.state, &lab, id, slot)?;
         daemon.hosts.insert(name.clone(), host);
         start_pump(daemon, &name);
         changes.push(format!("created host {name}"));
@@ -302,18 +322,4 @@ async fn apply(daemon: &mut Daemon) -> anyhow::Result<Vec<String>> {
         .store(Arc::new(runtime_for(&lab, &daemon.hosts)));
     daemon.lab = lab;
     Ok(changes)
-}
-
-/// A host is kept when what its namespace is built from did not change.
-fn same_host(
-    old: &crate::scenario::Instance,
-    new: &crate::scenario::Instance,
-    old_lab: &Lab,
-    new_lab: &Lab,
-) -> bool {
-    let subnet_cidr = |lab: &Lab, i: &crate::scenario::Instance| lab.subnets[i.subnet].cidr;
-    old.private_ip == new.private_ip
-        && old.services == new.services
-        && old.run == new.run
-        && subnet_cidr(old_lab, old) == subnet_cidr(new_lab, new)
 }

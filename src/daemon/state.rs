@@ -19,6 +19,9 @@ pub struct HostRecord {
     pub vpc: String,
     pub subnet: String,
     pub az: String,
+    /// The public IPv4 the internet gateway maps to `ip`, if any.
+    #[serde(default)]
+    pub public_ip: Option<String>,
 }
 
 /// Everything a lab made. Written after each creation step.

@@ -7,7 +7,10 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
-use crate::scenario::{InstanceId, Lab, PeeringId, RouteTarget, SecurityGroupId, VpcId};
+use crate::scenario::{
+    HostId, InstanceId, Lab, MirrorSessionId, NatGatewayId, PeeringId, RouteTarget,
+    SecurityGroupId, VpcId,
+};
 
 use super::conntrack::EniTag;
 
@@ -25,6 +28,15 @@ pub enum CompiledTarget {
     Local,
     Blackhole,
     Peering(PeeringId),
+    InternetGateway,
+    NatGateway(NatGatewayId),
+}
+
+/// Who a public IPv4 of the lab belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublicOwner {
+    Instance(InstanceId),
+    NatGateway(NatGatewayId),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +60,15 @@ pub struct Compiled {
     /// Per VPC: a tag derived from its name, so tracked flows survive a recompile that
     /// renumbers VPCs or instances.
     vpc_tags: Vec<u64>,
+    /// Public IPv4s (instances' and NAT gateways') and who holds each.
+    public: HashMap<Ipv4Addr, PublicOwner>,
+    /// Internet hosts by address, as host ids.
+    internet: HashMap<Ipv4Addr, HostId>,
+    /// Per NAT gateway: a tag from its name, so translations survive a recompile.
+    nat_tags: Vec<u64>,
+    /// Per instance: the traffic mirror sessions whose source it is, by ascending session
+    /// number (the order AWS tries them in).
+    mirror_sessions: Vec<Vec<MirrorSessionId>>,
 }
 
 impl Compiled {
@@ -67,6 +88,8 @@ impl Compiled {
                     target: match r.target {
                         RouteTarget::Blackhole => CompiledTarget::Blackhole,
                         RouteTarget::Peering(p) => CompiledTarget::Peering(p),
+                        RouteTarget::InternetGateway => CompiledTarget::InternetGateway,
+                        RouteTarget::NatGateway(g) => CompiledTarget::NatGateway(g),
                     },
                     route: RouteRef::Declared(i),
                 });
@@ -92,13 +115,43 @@ impl Compiled {
             m.dedup();
         }
         let vpc_tags = lab.vpcs.iter().map(|v| name_tag(&v.name)).collect();
+        let mut public = HashMap::new();
+        for (id, i) in lab.instances.iter().enumerate() {
+            if let Some(p) = i.public_ip {
+                public.insert(p.addr, PublicOwner::Instance(id));
+            }
+        }
+        for (id, g) in lab.nat_gateways.iter().enumerate() {
+            public.insert(g.public_ip, PublicOwner::NatGateway(id));
+        }
+        let internet = (0..lab.internet.hosts.len())
+            .map(|n| (lab.internet.hosts[n].ip, lab.internet_host_id(n)))
+            .collect();
+        let nat_tags = lab.nat_gateways.iter().map(|g| name_tag(&g.name)).collect();
+        let mut mirror_sessions = vec![Vec::new(); lab.instances.len()];
+        for (id, session) in lab.mirror_sessions.iter().enumerate() {
+            mirror_sessions[session.source].push(id);
+        }
+        for sessions in &mut mirror_sessions {
+            sessions.sort_by_key(|&s| lab.mirror_sessions[s].session_number);
+        }
         Compiled {
             lab,
             tables,
             addresses,
             members,
             vpc_tags,
+            public,
+            internet,
+            nat_tags,
+            mirror_sessions,
         }
+    }
+
+    /// The traffic mirror sessions of `eni` as a source, by ascending session number.
+    pub fn mirror_sessions_of(&self, eni: InstanceId) -> &[MirrorSessionId] {
+        // Internet hosts (host ids past the instances) have no ENI to mirror.
+        self.mirror_sessions.get(eni).map_or(&[], Vec::as_slice)
     }
 
     /// True when `addr` is the private address of a member of security group `group`.
@@ -134,6 +187,34 @@ impl Compiled {
     /// The instance that owns `addr` in any VPC (for naming a probe's destination).
     pub fn instance_anywhere(&self, addr: Ipv4Addr) -> Option<InstanceId> {
         self.addresses.iter().find_map(|m| m.get(&addr).copied())
+    }
+
+    /// Who holds public IPv4 `addr`, if anyone.
+    pub fn public_owner(&self, addr: Ipv4Addr) -> Option<PublicOwner> {
+        self.public.get(&addr).copied()
+    }
+
+    /// The internet host at `addr`, if any.
+    pub fn internet_host_at(&self, addr: Ipv4Addr) -> Option<HostId> {
+        self.internet.get(&addr).copied()
+    }
+
+    /// The public IPv4 the internet gateway of `vpc` maps private address `addr` to: an
+    /// instance's public IP, or a NAT gateway's Elastic IP.
+    pub fn public_of(&self, vpc: VpcId, addr: Ipv4Addr) -> Option<Ipv4Addr> {
+        if let Some(i) = self.instance_at(vpc, addr) {
+            return self.lab.instances[i].public_ip.map(|p| p.addr);
+        }
+        self.lab
+            .nat_gateways
+            .iter()
+            .find(|g| g.vpc == vpc && g.private_ip == addr)
+            .map(|g| g.public_ip)
+    }
+
+    /// The translation identity of a NAT gateway.
+    pub fn nat_tag(&self, gateway: NatGatewayId) -> u64 {
+        self.nat_tags[gateway]
     }
 }
 

@@ -8,12 +8,18 @@
 //! admitted by those open rules instead of by state, so the verdicts agree. The difference shows
 //! only when such a rule is removed: AWS cuts an untracked flow at once, we keep it until idle.
 //!
+//! TCP flows end as Linux conntrack ends them: after a RST, or once both ends have sent a FIN,
+//! the flow lives only `timeout::TCP_CLOSED` more idle seconds, and a new SYN on it starts over
+//! (it meets the rules again, from whichever side it comes).
+//!
 //! NACLs are stateless and never consult this table.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::Mutex;
 use std::time::Duration;
+
+use super::nat::NatTable;
 
 use super::proto::{ICMP as PROTO_ICMP, TCP as PROTO_TCP, UDP as PROTO_UDP};
 use crate::wire::FlowKey;
@@ -25,6 +31,12 @@ pub mod timeout {
     /// TCP that has seen no answer yet. AWS documents no value; this is Linux's
     /// `nf_conntrack_tcp_timeout_syn_sent`, so that unanswered SYNs do not fill the table.
     pub const TCP_UNANSWERED: u64 = 120;
+    /// TCP after a RST, or after a FIN from each end. AWS documents no value; this is Linux's
+    /// `nf_conntrack_tcp_timeout_close` (10 s): long enough for the last ACK and a retransmitted
+    /// FIN or RST (an RTO or two) to pass as part of the flow, short enough that a closed
+    /// connection stops admitting the other side. Linux's TIME_WAIT (120 s) would keep that
+    /// door open for two minutes, and a new SYN resets a closed flow anyway (see `refresh`).
+    pub const TCP_CLOSED: u64 = 10;
     /// UDP that has seen traffic both ways ("stream").
     pub const UDP_STREAM: u64 = 180;
     /// UDP seen one way only.
@@ -62,11 +74,54 @@ struct Entry {
     from_a: bool,
     /// A packet went the other way since.
     answered: bool,
+    /// TCP only: which ends have sent a FIN, and whether a RST was seen (`END_*` bits).
+    ended: u8,
 }
 
+/// TCP header flags the table reads (RFC 9293 §3.1).
+const TCP_FIN: u8 = 0x01;
+const TCP_SYN: u8 = 0x02;
+const TCP_RST: u8 = 0x04;
+const TCP_ACK: u8 = 0x10;
+
+/// `Entry::ended` bits.
+const END_FIN_FROM_A: u8 = 1;
+const END_FIN_FROM_B: u8 = 2;
+const END_RST: u8 = 4;
+
 impl Entry {
+    fn new(now: u64, forward: bool) -> Entry {
+        Entry {
+            last_seen: now,
+            from_a: forward,
+            answered: false,
+            ended: 0,
+        }
+    }
+
+    /// Notes a packet's FIN or RST; `forward` is true for a packet from `a` to `b`.
+    fn note_tcp_flags(&mut self, flags: u8, forward: bool) {
+        if flags & TCP_RST != 0 {
+            self.ended |= END_RST;
+        }
+        if flags & TCP_FIN != 0 {
+            self.ended |= if forward {
+                END_FIN_FROM_A
+            } else {
+                END_FIN_FROM_B
+            };
+        }
+    }
+
+    /// A RST was seen, or a FIN from each end.
+    fn closed(&self) -> bool {
+        let both_fins = END_FIN_FROM_A | END_FIN_FROM_B;
+        self.ended & END_RST != 0 || self.ended & both_fins == both_fins
+    }
+
     fn timeout(&self, protocol: u8) -> u64 {
         match (protocol, self.answered) {
+            (PROTO_TCP, _) if self.closed() => timeout::TCP_CLOSED,
             (PROTO_TCP, true) => timeout::TCP_ESTABLISHED,
             (PROTO_TCP, false) => timeout::TCP_UNANSWERED,
             (PROTO_UDP, true) => timeout::UDP_STREAM,
@@ -126,6 +181,8 @@ struct Shard {
 pub struct Conntrack {
     shards: Box<[Mutex<Shard>]>,
     per_shard: usize,
+    /// The NAT gateways' translations: state of the same data plane, kept and swept alike.
+    nat: NatTable,
 }
 
 /// The canonical form of `key` and whether the packet goes from `a` to `b`.
@@ -185,7 +242,13 @@ impl Conntrack {
                 })
                 .collect(),
             per_shard: per_shard.max(1),
+            nat: NatTable::new(shards, per_shard),
         }
+    }
+
+    /// The NAT gateways' translations.
+    pub fn nat(&self) -> &NatTable {
+        &self.nat
     }
 
     /// The data plane's table: 32 shards of 2048 flows (65,536 in all).
@@ -210,7 +273,10 @@ impl Conntrack {
         self.shard(k).lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// True when `key` belongs to a live flow tracked by `eni`; refreshes it.
+    /// True when `key` belongs to a live flow tracked by `eni`; refreshes it, and notes a TCP
+    /// FIN or RST. A SYN (without ACK) on a closed TCP flow opens a new connection, which is
+    /// not a reply: the old entry is dropped and the rules decide, as Linux treats a SYN in
+    /// its CLOSE or TIME_WAIT state.
     pub fn refresh(&self, eni: EniTag, key: &FlowKey, now: Duration) -> bool {
         let now = secs(now);
         let (k, forward) = track_key(eni, key);
@@ -218,13 +284,17 @@ impl Conntrack {
         let Some(entry) = shard.map.get_mut(&k) else {
             return false;
         };
-        if entry.expired(k.protocol, now) {
+        let new_syn = k.protocol == PROTO_TCP && key.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN;
+        if entry.expired(k.protocol, now) || (new_syn && entry.closed()) {
             shard.map.remove(&k);
             return false;
         }
         entry.last_seen = now;
         if forward != entry.from_a {
             entry.answered = true;
+        }
+        if k.protocol == PROTO_TCP {
+            entry.note_tcp_flags(key.tcp_flags, forward);
         }
         true
     }
@@ -256,14 +326,11 @@ impl Conntrack {
                 return false;
             }
         }
-        shard.map.insert(
-            k,
-            Entry {
-                last_seen: now,
-                from_a: forward,
-                answered: false,
-            },
-        );
+        let mut entry = Entry::new(now, forward);
+        if k.protocol == PROTO_TCP {
+            entry.note_tcp_flags(key.tcp_flags, forward);
+        }
+        shard.map.insert(k, entry);
         true
     }
 

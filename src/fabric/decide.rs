@@ -1,27 +1,39 @@
-//! The decision function: one packet, arriving from an instance, in AWS's order of checks
+//! The decision function: one packet, arriving from a host, in AWS's order of checks
 //! (aws-rules.md §0.4): source/destination check, SG outbound of the source interface, then
 //! either straight to the neighbour inside one subnet (no NACL, no route table) or NACL outbound
-//! of the source subnet, route lookup and target, NACL inbound of the destination subnet; last
-//! the SG inbound of the destination interface. The data plane and `vpclab explain` both call
-//! this; `flows` is the connection-tracking table (the data plane's, or a scratch one).
+//! of the source subnet, route lookup and target (local, peering, internet gateway, NAT
+//! gateway), NACL inbound of the destination subnet; last the SG inbound of the destination
+//! interface. Packets from internet hosts enter through the internet gateway that holds their
+//! destination's public IP. Gateways translate addresses on the way; the decision returns the
+//! header as delivered. The data plane and `vpclab explain` both call this; `flows` holds the
+//! tracked connections and NAT translations (the data plane's, or a scratch one).
 
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use crate::scenario::{InstanceId, SubnetId, VpcId};
+use crate::scenario::{HostId, HostRef, InstanceId, NatGatewayId, SubnetId, VpcId};
 use crate::wire::FlowKey;
 
-use super::compiled::CompiledTarget;
+use super::compiled::{CompiledTarget, PublicOwner};
 use super::rules;
 use super::{proto, Compiled, Conntrack, Direction, DropCode, Hop, Outcome, SgVerdict, Trace};
+
+/// How many gateways one packet may cross before the path counts as a loop.
+const MAX_GATEWAYS: u8 = 4;
 
 /// What one decision reads besides the packet: the lab, the tracked flows and the time.
 struct Ctx<'a, T> {
     lab: &'a Compiled,
     flows: &'a Conntrack,
     now: Duration,
-    key: &'a FlowKey,
+    /// The header as it is at this point of the path (gateways rewrite it).
+    key: FlowKey,
+    /// Gateways crossed so far.
+    gateways: u8,
     /// For an ICMP error: the header it quotes (the packet it reports on).
     quoted: Option<&'a FlowKey>,
+    /// A traffic mirror copy: the source's security groups do not see it (aws-rules.md §10).
+    mirror_copy: bool,
     trace: &'a mut T,
 }
 
@@ -49,13 +61,13 @@ pub fn read_packet(bytes: &[u8]) -> Result<Packet, DropCode> {
     Ok(Packet { key, quoted })
 }
 
-/// Decides what happens to a packet sent by instance `from` at time `now` (any fixed epoch;
+/// Decides what happens to a packet sent by host `from` at time `now` (any fixed epoch;
 /// only differences matter).
 pub fn decide(
     lab: &Compiled,
     flows: &Conntrack,
     now: Duration,
-    from: InstanceId,
+    from: HostId,
     key: &FlowKey,
     trace: &mut impl Trace,
 ) -> Outcome {
@@ -69,63 +81,121 @@ pub fn decide_quoting(
     lab: &Compiled,
     flows: &Conntrack,
     now: Duration,
-    from: InstanceId,
+    from: HostId,
     key: &FlowKey,
     quoted: Option<&FlowKey>,
+    trace: &mut impl Trace,
+) -> Outcome {
+    decide_packet(lab, flows, now, from, key, quoted, trace).0
+}
+
+/// As `decide_quoting`, and also the header as delivered: gateways on the way may have
+/// translated its addresses and ports (the data plane rewrites the packet to match).
+pub fn decide_packet(
+    lab: &Compiled,
+    flows: &Conntrack,
+    now: Duration,
+    from: HostId,
+    key: &FlowKey,
+    quoted: Option<&FlowKey>,
+    trace: &mut impl Trace,
+) -> (Outcome, FlowKey) {
+    let mut cx = Ctx {
+        lab,
+        flows,
+        now,
+        key: *key,
+        gateways: 0,
+        quoted,
+        mirror_copy: false,
+        trace,
+    };
+    let outcome = cx.from(from);
+    (outcome, cx.key)
+}
+
+/// As `decide`, for a traffic mirror copy that `from`'s ENI sends to its session's target
+/// (`key` is the copy's outer header): routed with the source subnet's route table and met by
+/// the NACLs and the target's security groups like any packet, but not evaluated by the
+/// source's security groups (aws-rules.md §10).
+pub fn decide_mirror_copy(
+    lab: &Compiled,
+    flows: &Conntrack,
+    now: Duration,
+    from: InstanceId,
+    key: &FlowKey,
     trace: &mut impl Trace,
 ) -> Outcome {
     let mut cx = Ctx {
         lab,
         flows,
         now,
-        key,
-        quoted,
+        key: *key,
+        gateways: 0,
+        quoted: None,
+        mirror_copy: true,
         trace,
     };
     cx.from(from)
 }
 
 impl<T: Trace> Ctx<'_, T> {
-    fn from(&mut self, from: InstanceId) -> Outcome {
-        let (lab, key) = (self.lab, self.key);
+    fn from(&mut self, from: HostId) -> Outcome {
+        match self.lab.lab.host(from) {
+            HostRef::Instance(id, _) => self.send_from_instance(id),
+            HostRef::Internet(n, _) => {
+                self.trace.hop(Hop::FromInternet(n));
+                self.internet()
+            }
+        }
+    }
+
+    fn send_from_instance(&mut self, from: InstanceId) -> Outcome {
+        let lab = self.lab;
         let source = &lab.lab.instances[from];
         self.trace.hop(Hop::SourceEni(from));
-        if source.source_dest_check && key.src != source.private_ip {
+        if source.source_dest_check && self.key.src != source.private_ip {
             return Outcome::Drop(DropCode::EniSourceDestCheckRestriction);
         }
-        if !self.security_groups(from, Direction::Outbound) {
+        if !self.mirror_copy && !self.security_groups(from, Direction::Outbound) {
             return Outcome::Drop(DropCode::EniSgRulesMismatch);
         }
         let subnet = &lab.lab.subnets[source.subnet];
         // Inside one subnet the frame goes straight to the neighbour: no route table, no NACL.
-        if subnet.cidr.contains(&key.dst) {
-            if let Some(target) = lab.instance_at(source.vpc, key.dst) {
+        if subnet.cidr.contains(&self.key.dst) {
+            if let Some(target) = lab.instance_at(source.vpc, self.key.dst) {
                 if lab.lab.instances[target].subnet == source.subnet {
                     self.trace.hop(Hop::SameSubnet(source.subnet));
                     return self.arrive(target);
                 }
             }
         }
-        self.trace.hop(Hop::LeaveSubnet(source.subnet));
-        if !self.network_acl(source.subnet, Direction::Outbound) {
+        self.leave_subnet(source.subnet)
+    }
+
+    /// Out of `subnet` through the VPC router: its NACL outbound, its route table, the target.
+    fn leave_subnet(&mut self, subnet_id: SubnetId) -> Outcome {
+        let lab = self.lab;
+        let subnet = &lab.lab.subnets[subnet_id];
+        self.trace.hop(Hop::LeaveSubnet(subnet_id));
+        if !self.network_acl(subnet_id, Direction::Outbound) {
             return Outcome::Drop(DropCode::SubnetAclRestriction);
         }
-        let Some(route) = lab.lookup(subnet.route_table, key.dst) else {
+        let Some(route) = lab.lookup(subnet.route_table, self.key.dst) else {
             return Outcome::Drop(DropCode::NoRouteToDestination);
         };
         self.trace.hop(Hop::Route {
             table: subnet.route_table,
             route: route.route,
         });
+        let vpc = subnet.vpc;
         match route.target {
             CompiledTarget::Blackhole => Outcome::Drop(DropCode::BadStateRoute),
-            CompiledTarget::Local => self.enter_vpc(source.vpc),
+            CompiledTarget::Local => self.enter_vpc(vpc),
             CompiledTarget::Peering(pcx) => {
                 // The route was validated to belong to a peering of this VPC.
-                let peer = lab.lab.peerings[pcx]
-                    .peer_of(source.vpc)
-                    .unwrap_or(source.vpc);
-                if !lab.vpc_contains(source.vpc, key.src) || !lab.vpc_contains(peer, key.dst) {
+                let peer = lab.lab.peerings[pcx].peer_of(vpc).unwrap_or(vpc);
+                if !lab.vpc_contains(vpc, self.key.src) || !lab.vpc_contains(peer, self.key.dst) {
                     return Outcome::Drop(DropCode::PcxRequiresAddressInVpcCidr);
                 }
                 self.trace.hop(Hop::Peering {
@@ -134,7 +204,160 @@ impl<T: Trace> Ctx<'_, T> {
                 });
                 self.enter_vpc(peer)
             }
+            CompiledTarget::InternetGateway => self.igw_egress(vpc),
+            CompiledTarget::NatGateway(gateway) => self.nat_outbound(subnet_id, gateway),
         }
+    }
+
+    /// Counts a gateway crossed; false once the path has crossed too many to be anything but
+    /// a loop.
+    fn cross_gateway(&mut self) -> bool {
+        self.gateways += 1;
+        self.gateways <= MAX_GATEWAYS
+    }
+
+    /// Out through the internet gateway of `vpc`: the source becomes its public IP.
+    fn igw_egress(&mut self, vpc: VpcId) -> Outcome {
+        if !self.cross_gateway() {
+            return Outcome::Drop(DropCode::NoPath);
+        }
+        let Some(public) = self.lab.public_of(vpc, self.key.src) else {
+            return Outcome::Drop(DropCode::IgwPublicIpAssociationForEgress);
+        };
+        if is_rfc1918(self.key.dst) {
+            return Outcome::Drop(DropCode::IgwDestinationAddressNotInRfc1918Egress);
+        }
+        self.trace.hop(Hop::InternetGateway {
+            vpc,
+            direction: Direction::Outbound,
+            from: self.key.src,
+            to: public,
+        });
+        self.key.src = public;
+        self.internet()
+    }
+
+    /// The internet: an internet host, or a public IP of the lab behind its internet gateway.
+    fn internet(&mut self) -> Outcome {
+        let lab = self.lab;
+        if let Some(host) = lab.internet_host_at(self.key.dst) {
+            if let HostRef::Internet(n, _) = lab.lab.host(host) {
+                self.trace.hop(Hop::ToInternet(n));
+            }
+            return Outcome::Deliver(host);
+        }
+        match lab.public_owner(self.key.dst) {
+            Some(PublicOwner::Instance(i)) => self.igw_ingress(lab.lab.instances[i].vpc, i),
+            Some(PublicOwner::NatGateway(g)) => self.nat_inbound(g),
+            None if lab.lab.internet.public_pool.contains(&self.key.dst) => {
+                Outcome::Drop(DropCode::IgwPrivateIpAssociationForIngress)
+            }
+            None => Outcome::Drop(DropCode::NoRouteToDestination),
+        }
+    }
+
+    /// In through the internet gateway of `vpc` to instance `target`: the destination becomes
+    /// its private address; then its subnet's NACL and its security groups.
+    fn igw_ingress(&mut self, vpc: VpcId, target: InstanceId) -> Outcome {
+        if !self.cross_gateway() {
+            return Outcome::Drop(DropCode::NoPath);
+        }
+        let private = self.lab.lab.instances[target].private_ip;
+        self.trace.hop(Hop::InternetGateway {
+            vpc,
+            direction: Direction::Inbound,
+            from: self.key.dst,
+            to: private,
+        });
+        self.key.dst = private;
+        self.enter_subnet(target)
+    }
+
+    /// Into NAT gateway `gateway` from a subnet of its VPC: its subnet's NACL inbound (unless
+    /// the packet comes from that subnet), the source translated to the gateway's address and a
+    /// port of its own, then out by the gateway subnet's route table.
+    fn nat_outbound(&mut self, from_subnet: SubnetId, gateway: NatGatewayId) -> Outcome {
+        let lab = self.lab;
+        let g = &lab.lab.nat_gateways[gateway];
+        if !self.cross_gateway() {
+            return Outcome::Drop(DropCode::NoPath);
+        }
+        if !lab.vpc_contains(g.vpc, self.key.src) {
+            return Outcome::Drop(DropCode::NgwRequiresSourceInVpc);
+        }
+        if from_subnet != g.subnet {
+            if !self.network_acl(g.subnet, Direction::Inbound) {
+                return Outcome::Drop(DropCode::SubnetAclRestriction);
+            }
+            self.trace.hop(Hop::EnterSubnet(g.subnet));
+        }
+        if !matches!(self.key.protocol, proto::TCP | proto::UDP | proto::ICMP) {
+            // A NAT gateway carries TCP, UDP and ICMP only (aws-rules.md §3.2).
+            return Outcome::Drop(DropCode::UnsupportedPacket);
+        }
+        let Some(port) = self
+            .flows
+            .nat()
+            .outbound(lab.nat_tag(gateway), &self.key, self.now)
+        else {
+            return Outcome::Drop(DropCode::NgwErrorPortAllocation);
+        };
+        let before = (self.key.src, self.key.src_port);
+        self.key.src = g.private_ip;
+        self.key.src_port = port;
+        if self.key.protocol == proto::ICMP {
+            // The echo identifier is both "ports".
+            self.key.dst_port = port;
+        }
+        self.trace.hop(Hop::NatGateway {
+            gateway,
+            direction: Direction::Outbound,
+            from: before,
+            to: (g.private_ip, port),
+        });
+        self.leave_subnet(g.subnet)
+    }
+
+    /// A packet from the internet to a NAT gateway's Elastic IP: the internet gateway maps it
+    /// to the gateway's private address, its subnet's NACL lets it in, and it passes only as a
+    /// reply to a translated inside flow, whose address and port it gets back.
+    fn nat_inbound(&mut self, gateway: NatGatewayId) -> Outcome {
+        let lab = self.lab;
+        let g = &lab.lab.nat_gateways[gateway];
+        if !self.cross_gateway() {
+            return Outcome::Drop(DropCode::NoPath);
+        }
+        self.trace.hop(Hop::InternetGateway {
+            vpc: g.vpc,
+            direction: Direction::Inbound,
+            from: self.key.dst,
+            to: g.private_ip,
+        });
+        self.key.dst = g.private_ip;
+        if !self.network_acl(g.subnet, Direction::Inbound) {
+            return Outcome::Drop(DropCode::SubnetAclRestriction);
+        }
+        self.trace.hop(Hop::EnterSubnet(g.subnet));
+        let Some((inside, port)) =
+            self.flows
+                .nat()
+                .inbound(lab.nat_tag(gateway), &self.key, self.now)
+        else {
+            return Outcome::Drop(DropCode::NgwNoInboundInitiation);
+        };
+        let before = (self.key.dst, self.key.dst_port);
+        self.key.dst = inside;
+        self.key.dst_port = port;
+        if self.key.protocol == proto::ICMP {
+            self.key.src_port = port;
+        }
+        self.trace.hop(Hop::NatGateway {
+            gateway,
+            direction: Direction::Inbound,
+            from: before,
+            to: (inside, port),
+        });
+        self.leave_subnet(g.subnet)
     }
 
     /// Delivery by the VPC router to the subnet that holds the destination.
@@ -142,6 +365,11 @@ impl<T: Trace> Ctx<'_, T> {
         let Some(target) = self.lab.instance_at(vpc, self.key.dst) else {
             return Outcome::Drop(DropCode::NoPossibleDestination);
         };
+        self.enter_subnet(target)
+    }
+
+    /// Into the subnet of instance `target`: its NACL inbound, then the instance.
+    fn enter_subnet(&mut self, target: InstanceId) -> Outcome {
         let subnet: SubnetId = self.lab.lab.instances[target].subnet;
         if !self.network_acl(subnet, Direction::Inbound) {
             return Outcome::Drop(DropCode::SubnetAclRestriction);
@@ -162,7 +390,7 @@ impl<T: Trace> Ctx<'_, T> {
     /// otherwise a rule must allow it, and the flow is tracked from then on.
     fn security_groups(&mut self, eni: InstanceId, direction: Direction) -> bool {
         let tag = self.lab.eni_tag(eni);
-        let verdict = if self.flows.refresh(tag, self.key, self.now) {
+        let verdict = if self.flows.refresh(tag, &self.key, self.now) {
             SgVerdict::Tracked
         } else if self
             .quoted
@@ -170,9 +398,9 @@ impl<T: Trace> Ctx<'_, T> {
         {
             SgVerdict::Related
         } else {
-            match rules::sg_allows(self.lab, eni, direction, self.key) {
+            match rules::sg_allows(self.lab, eni, direction, &self.key) {
                 Some((group, rule)) => {
-                    self.flows.track(tag, self.key, self.now);
+                    self.flows.track(tag, &self.key, self.now);
                     SgVerdict::Rule { group, rule }
                 }
                 None => SgVerdict::NoRule,
@@ -190,7 +418,7 @@ impl<T: Trace> Ctx<'_, T> {
     fn network_acl(&mut self, subnet: SubnetId, direction: Direction) -> bool {
         let acl = self.lab.lab.subnets[subnet].network_acl;
         let (rule, allow) =
-            rules::acl_decides(&self.lab.lab.network_acls[acl], direction, self.key);
+            rules::acl_decides(&self.lab.lab.network_acls[acl], direction, &self.key);
         self.trace.hop(Hop::NetworkAcl {
             acl,
             subnet,
@@ -200,4 +428,9 @@ impl<T: Trace> Ctx<'_, T> {
         });
         allow
     }
+}
+
+/// RFC 1918 private space, which an internet gateway never routes to.
+fn is_rfc1918(addr: Ipv4Addr) -> bool {
+    addr.is_private()
 }

@@ -7,11 +7,11 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use crate::scenario::{InstanceId, Probe};
+use crate::scenario::{HostId, Probe};
 use crate::wire::FlowKey;
 
 use super::render::{component, render_leg};
-use super::{decide, Compiled, Conntrack, DropCode, Hop, Outcome};
+use super::{decide, decide_packet, Compiled, Conntrack, DropCode, Hop, Outcome};
 
 /// One direction of an exchange.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,16 +48,17 @@ pub fn probe_key(src: Ipv4Addr, dst: Ipv4Addr, probe: Probe, port: u16) -> FlowK
 }
 
 /// Decides the probe from `from` and, if it arrives, the reply of its destination.
-pub fn explain(lab: &Compiled, from: InstanceId, key: FlowKey) -> Explanation {
+pub fn explain(lab: &Compiled, from: HostId, key: FlowKey) -> Explanation {
     // A fresh table: the model answers for a new connection, whatever the data plane tracks.
     let flows = Conntrack::scratch();
     let now = Duration::ZERO;
     let mut hops = Vec::new();
-    let outcome = decide(lab, &flows, now, from, &key, &mut hops);
+    let (outcome, delivered) = decide_packet(lab, &flows, now, from, &key, None, &mut hops);
     let forward = Leg { key, hops, outcome };
     let reply = match outcome {
         Outcome::Deliver(target) => {
-            let mut reply_key = key.reversed();
+            // The destination answers the header it received (after any translation).
+            let mut reply_key = delivered.reversed();
             if reply_key.protocol == 6 {
                 reply_key.tcp_flags = 0x12; // SYN+ACK
             }

@@ -6,10 +6,14 @@ mod compiled;
 mod conntrack;
 mod decide;
 mod explain;
+pub mod mirror;
+pub mod nat;
 mod render;
 mod rules;
 mod verdict;
 
+#[cfg(test)]
+mod internet_tests;
 #[cfg(test)]
 mod tests;
 
@@ -20,7 +24,8 @@ pub mod proto {
 
 pub use compiled::{Compiled, CompiledRoute, RouteRef};
 pub use conntrack::{timeout, Conntrack, EniTag};
-pub use decide::{decide, decide_quoting, read_packet, Packet};
+pub use decide::{decide, decide_mirror_copy, decide_packet, decide_quoting, read_packet, Packet};
 pub use explain::{explain, probe_key, Explanation, Leg};
+pub use nat::NatTable;
 pub use rules::{acl_decides, sg_allows};
 pub use verdict::{AclRuleRef, Direction, DropCode, Hop, Outcome, SgVerdict, Trace};

@@ -19,16 +19,39 @@ pub(super) fn render_leg(out: &mut String, lab: &Compiled, title: &str, leg: &Le
         p => format!("protocol {p}"),
     };
     let _ = writeln!(out, "{title}: {} -> {} ({what})", k.src, k.dst);
+    // The header as it is at each hop: gateways translate it on the way.
+    let mut at = *k;
     for (n, hop) in leg.hops.iter().enumerate() {
-        let _ = writeln!(out, "  {:>2}. {}", n + 1, describe(lab, k, hop));
+        let _ = writeln!(out, "  {:>2}. {}", n + 1, describe(lab, &at, hop));
+        translate(&mut at, hop);
     }
     match leg.outcome {
-        Outcome::Deliver(i) => {
-            let _ = writeln!(out, "  => delivered to {}", lab.lab.instances[i].name);
+        Outcome::Deliver(h) => {
+            let _ = writeln!(out, "  => delivered to {}", lab.lab.host(h).name());
         }
         Outcome::Drop(code) => {
             let _ = writeln!(out, "  => dropped: {code} ({})", code.meaning());
         }
+    }
+}
+
+/// What a gateway hop did to the header.
+fn translate(key: &mut FlowKey, hop: &Hop) {
+    match *hop {
+        Hop::InternetGateway { direction, to, .. } => match direction {
+            Direction::Outbound => key.src = to,
+            Direction::Inbound => key.dst = to,
+        },
+        Hop::NatGateway { direction, to, .. } => {
+            match direction {
+                Direction::Outbound => (key.src, key.src_port) = to,
+                Direction::Inbound => (key.dst, key.dst_port) = to,
+            }
+            if key.protocol == 1 {
+                (key.src_port, key.dst_port) = (to.1, to.1);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -72,6 +95,12 @@ fn describe(lab: &Compiled, key: &FlowKey, hop: &Hop) -> String {
                         crate::scenario::RouteTarget::Blackhole => "blackhole".to_string(),
                         crate::scenario::RouteTarget::Peering(p) => {
                             format!("pcx:{}", l.peerings[p].name)
+                        }
+                        crate::scenario::RouteTarget::InternetGateway => {
+                            format!("igw:{}", l.vpcs[t.vpc].name)
+                        }
+                        crate::scenario::RouteTarget::NatGateway(g) => {
+                            format!("nat:{}", l.nat_gateways[g].name)
                         }
                     };
                     (r.destination.to_string(), target)
@@ -202,6 +231,48 @@ fn describe(lab: &Compiled, key: &FlowKey, hop: &Hop) -> String {
         Hop::DestinationEni(i) => {
             format!("eni:{} {}", l.instances[i].name, l.instances[i].private_ip)
         }
+        Hop::FromInternet(n) => {
+            let h = &l.internet.hosts[n];
+            format!("internet host {} {}", h.name, h.ip)
+        }
+        Hop::ToInternet(n) => {
+            let h = &l.internet.hosts[n];
+            format!("across the internet to host {} {}", h.name, h.ip)
+        }
+        Hop::InternetGateway {
+            vpc,
+            direction,
+            from,
+            to,
+        } => {
+            let name = &l.vpcs[vpc].name;
+            match direction {
+                Direction::Outbound => format!(
+                    "internet gateway igw:{name}: source {from} -> public {to} (1:1 NAT; the instance never sees its public IP)"
+                ),
+                Direction::Inbound => format!(
+                    "internet gateway igw:{name}: destination public {from} -> private {to} (1:1 NAT)"
+                ),
+            }
+        }
+        Hop::NatGateway {
+            gateway,
+            direction,
+            from,
+            to,
+        } => {
+            let g = &l.nat_gateways[gateway];
+            match direction {
+                Direction::Outbound => format!(
+                    "NAT gateway nat:{} (subnet {}): source {}:{} -> {}:{} (its Elastic IP {} outside)",
+                    g.name, l.subnets[g.subnet].name, from.0, from.1, to.0, to.1, g.public_ip
+                ),
+                Direction::Inbound => format!(
+                    "NAT gateway nat:{}: reply to a translated flow, destination {}:{} -> {}:{}",
+                    g.name, from.0, from.1, to.0, to.1
+                ),
+            }
+        }
     }
 }
 
@@ -220,6 +291,11 @@ pub(super) fn component(lab: &Compiled, hop: &Hop) -> Option<String> {
         } => Some(format!("sg:{}", l.security_groups[group].name)),
         Hop::SecurityGroup { .. } => None,
         Hop::NetworkAcl { acl, .. } => Some(format!("acl:{}", l.network_acls[acl].name)),
+        Hop::FromInternet(n) | Hop::ToInternet(n) => {
+            Some(format!("host:{}", l.internet.hosts[n].name))
+        }
+        Hop::InternetGateway { vpc, .. } => Some(format!("igw:{}", l.vpcs[vpc].name)),
+        Hop::NatGateway { gateway, .. } => Some(format!("nat:{}", l.nat_gateways[gateway].name)),
     }
 }
 

@@ -335,7 +335,8 @@ fn every_drop_code_has_a_name_a_meaning_and_a_test_above() {
             "counters index by discriminant"
         );
     }
-    assert_eq!(DropCode::ALL.len(), 8);
+    // The internet edge's codes are produced in internet_tests.rs.
+    assert_eq!(DropCode::ALL.len(), 15);
 }
 
 // ---- security groups ----
@@ -569,6 +570,60 @@ fn sweep_forgets_idle_flows_only() {
         0
     );
     assert!(flows.is_empty());
+}
+
+const FIN_ACK: u8 = 0x11;
+const RST: u8 = 0x04;
+
+#[test]
+fn a_tcp_flow_ends_after_a_fin_from_each_end() {
+    let l = lab();
+    let flows = Conntrack::scratch();
+    let (c1, s) = (ip(&l, "c1"), ip(&l, "o1"));
+    // c1's group admits nothing inbound: only tracking lets o1's packets in.
+    let from_o1 = |t: u64, flags: u8| {
+        run(&l, &flows, t, "o1", tcp(s, 22, c1, 50000, flags)).0 == Outcome::Deliver(host(&l, "c1"))
+    };
+    run(&l, &flows, 0, "c1", tcp(c1, 50000, s, 22, SYN));
+    assert!(from_o1(0, SYN_ACK));
+    // c1 closes its half; o1 may go on sending for as long as an established flow lives.
+    run(&l, &flows, 1, "c1", tcp(c1, 50000, s, 22, FIN_ACK));
+    assert!(from_o1(1000, ACK));
+    // o1 closes too: what is left of the flow lives TCP_CLOSED idle seconds.
+    assert!(from_o1(1000, FIN_ACK));
+    run(&l, &flows, 1000, "c1", tcp(c1, 50000, s, 22, ACK));
+    assert!(
+        from_o1(1000 + timeout::TCP_CLOSED, FIN_ACK),
+        "a retransmitted FIN"
+    );
+    let gone = 1001 + 2 * timeout::TCP_CLOSED;
+    // Both interfaces forget it...
+    assert_eq!(flows.sweep(Duration::from_secs(gone)), 0);
+    // ...so o1's packets meet c1's rules, which admit nothing.
+    assert!(!from_o1(gone, ACK));
+    assert!(!from_o1(gone, SYN), "a new connection from o1 needs a rule");
+}
+
+#[test]
+fn a_rst_ends_a_tcp_flow_and_a_new_syn_meets_the_rules() {
+    let l = lab();
+    let flows = Conntrack::scratch();
+    let (c1, s) = (ip(&l, "c1"), ip(&l, "o1"));
+    let from_o1 = |t: u64, flags: u8| {
+        run(&l, &flows, t, "o1", tcp(s, 22, c1, 50000, flags)).0 == Outcome::Deliver(host(&l, "c1"))
+    };
+    run(&l, &flows, 0, "c1", tcp(c1, 50000, s, 22, SYN));
+    assert!(from_o1(0, SYN_ACK));
+    assert!(from_o1(5, RST));
+    // The tail of the connection still passes for a while...
+    assert!(from_o1(5 + timeout::TCP_CLOSED, ACK));
+    // ...but a SYN from o1 is a new connection at once, and c1 admits none.
+    assert!(!from_o1(6, SYN));
+    // c1 may open the same 5-tuple again (its outbound rules allow it); it is tracked afresh.
+    let (out, _) = run(&l, &flows, 7, "c1", tcp(c1, 50000, s, 22, SYN));
+    assert_eq!(out, Outcome::Deliver(host(&l, "o1")));
+    assert!(from_o1(7, SYN_ACK));
+    assert!(from_o1(7 + timeout::TCP_ESTABLISHED, ACK));
 }
 
 #[test]

@@ -1,7 +1,10 @@
 //! What a decision returns: the outcome, the AWS explanation code of a drop, and the hops taken.
 
+use std::net::Ipv4Addr;
+
 use crate::scenario::{
-    InstanceId, NetworkAclId, PeeringId, RouteTableId, SecurityGroupId, SubnetId, VpcId,
+    InstanceId, InternetHostId, NatGatewayId, NetworkAclId, PeeringId, RouteTableId,
+    SecurityGroupId, SubnetId, VpcId,
 };
 
 use super::RouteRef;
@@ -26,10 +29,25 @@ pub enum DropCode {
     EniSgRulesMismatch,
     /// A network ACL rule denies the packet where it leaves or enters a subnet.
     SubnetAclRestriction,
+    /// The internet gateway has no public IP for the packet's source address.
+    IgwPublicIpAssociationForEgress,
+    /// The destination is a public address no interface of the VPC is mapped to.
+    IgwPrivateIpAssociationForIngress,
+    /// An internet gateway does not carry packets to private (RFC 1918) addresses.
+    IgwDestinationAddressNotInRfc1918Egress,
+    /// A NAT gateway only translates sources inside its own VPC.
+    NgwRequiresSourceInVpc,
+    /// Lab code (not Reachability Analyzer's): nothing outside may open a connection through
+    /// a NAT gateway; only replies to inside flows come back.
+    NgwNoInboundInitiation,
+    /// Lab code after the `ErrorPortAllocation` metric: no free port toward this destination.
+    NgwErrorPortAllocation,
+    /// The path loops (e.g. a NAT gateway's subnet routes back to a NAT gateway).
+    NoPath,
 }
 
 impl DropCode {
-    pub const ALL: [DropCode; 8] = [
+    pub const ALL: [DropCode; 15] = [
         DropCode::NoRouteToDestination,
         DropCode::BadStateRoute,
         DropCode::PcxRequiresAddressInVpcCidr,
@@ -38,6 +56,13 @@ impl DropCode {
         DropCode::UnsupportedPacket,
         DropCode::EniSgRulesMismatch,
         DropCode::SubnetAclRestriction,
+        DropCode::IgwPublicIpAssociationForEgress,
+        DropCode::IgwPrivateIpAssociationForIngress,
+        DropCode::IgwDestinationAddressNotInRfc1918Egress,
+        DropCode::NgwRequiresSourceInVpc,
+        DropCode::NgwNoInboundInitiation,
+        DropCode::NgwErrorPortAllocation,
+        DropCode::NoPath,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +75,15 @@ impl DropCode {
             DropCode::UnsupportedPacket => "UNSUPPORTED_PACKET",
             DropCode::EniSgRulesMismatch => "ENI_SG_RULES_MISMATCH",
             DropCode::SubnetAclRestriction => "SUBNET_ACL_RESTRICTION",
+            DropCode::IgwPublicIpAssociationForEgress => "IGW_PUBLIC_IP_ASSOCIATION_FOR_EGRESS",
+            DropCode::IgwPrivateIpAssociationForIngress => "IGW_PRIVATE_IP_ASSOCIATION_FOR_INGRESS",
+            DropCode::IgwDestinationAddressNotInRfc1918Egress => {
+                "IGW_DESTINATION_ADDRESS_NOT_IN_RFC1918_EGRESS"
+            }
+            DropCode::NgwRequiresSourceInVpc => "NGW_REQUIRES_SOURCE_IN_VPC",
+            DropCode::NgwNoInboundInitiation => "NGW_NO_INBOUND_INITIATION",
+            DropCode::NgwErrorPortAllocation => "NGW_ERROR_PORT_ALLOCATION",
+            DropCode::NoPath => "NO_PATH",
         }
     }
 
@@ -76,6 +110,25 @@ impl DropCode {
             DropCode::SubnetAclRestriction => {
                 "a network ACL rule denies the packet: NACLs are stateless, so replies need their own rule, usually for the ephemeral ports 1024-65535"
             }
+            DropCode::IgwPublicIpAssociationForEgress => {
+                "the internet gateway translates only addresses that have a public IP or Elastic IP: an instance without one cannot reach the internet, even in a public subnet (use a NAT gateway from a private subnet)"
+            }
+            DropCode::IgwPrivateIpAssociationForIngress => {
+                "no network interface holds this public IP, so the internet gateway has nowhere to deliver it"
+            }
+            DropCode::IgwDestinationAddressNotInRfc1918Egress => {
+                "an internet gateway does not route to private (RFC 1918) addresses"
+            }
+            DropCode::NgwRequiresSourceInVpc => {
+                "a NAT gateway translates only traffic from its own VPC: not from a peered VPC, a VPN or Direct Connect"
+            }
+            DropCode::NgwNoInboundInitiation => {
+                "a NAT gateway lets only replies to connections opened from inside come back: nothing on the internet can open a connection through it"
+            }
+            DropCode::NgwErrorPortAllocation => {
+                "the NAT gateway has no free source port left toward this destination (55,000 connections per destination)"
+            }
+            DropCode::NoPath => "the path loops back through a gateway it already crossed",
         }
     }
 }
@@ -128,6 +181,26 @@ pub enum Hop {
     EnterSubnet(SubnetId),
     /// It reached this instance's interface.
     DestinationEni(InstanceId),
+    /// It left this internet host.
+    FromInternet(InternetHostId),
+    /// It reached this internet host.
+    ToInternet(InternetHostId),
+    /// It crossed the internet gateway of this VPC, which translated one address: the source
+    /// on the way out (private to public), the destination on the way in (public to private).
+    InternetGateway {
+        vpc: VpcId,
+        direction: Direction,
+        from: Ipv4Addr,
+        to: Ipv4Addr,
+    },
+    /// It crossed this NAT gateway, which translated the source (outbound: inside address and
+    /// port to the gateway's) or the destination (inbound: back to the inside ones).
+    NatGateway {
+        gateway: NatGatewayId,
+        direction: Direction,
+        from: (Ipv4Addr, u16),
+        to: (Ipv4Addr, u16),
+    },
 }
 
 /// Which way a packet crosses a security group or a network ACL.

@@ -7,7 +7,13 @@
 //! `<= now`, with a NODATA record for each covered ENI that saw no packet at all in it (a packet
 //! filtered out by ACCEPT/REJECT still counts as traffic). After a long pause only the last
 //! `MAX_EMPTY_WINDOWS` windows without traffic get NODATA records.
+//!
+//! The aggregator holds at most `MAX_FLOWS` flows at once; a packet of a new flow beyond that,
+//! or one the data plane could not hand over (`skip`), is not counted, and its ENI gets one
+//! SKIPDATA record for that window instead (aws-rules.md §6.2), as AWS does when its capture
+//! runs out of capacity.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -20,6 +26,9 @@ use crate::scenario::{FlowLogResource, InstanceId, Lab, TrafficFilter};
 const MAX_EMPTY_WINDOWS: u64 = 16;
 /// Initial capacity of the flow table: a class lab has a few hundred flows per window.
 const FLOW_CAPACITY: usize = 4096;
+/// Flows held at once over all open windows, about 100 bytes each: bounds the writer's memory
+/// (a few MB) when a scan or a flood makes a new flow of every packet.
+pub const MAX_FLOWS: usize = 65_536;
 
 /// AWS does not log these (aws-rules.md §6.6): metadata, Time Sync, the Amazon DNS resolver.
 const UNLOGGED: [Ipv4Addr; 3] = [
@@ -36,7 +45,7 @@ pub struct Batch {
     pub window_start: u64,
     /// Exclusive: `window_start + aggregation_interval`.
     pub window_end: u64,
-    /// Sorted by interface, then first packet; NODATA records last.
+    /// Sorted by interface, then first packet; then SKIPDATA records, then NODATA ones.
     pub records: Vec<FlowRecord>,
 }
 
@@ -46,6 +55,21 @@ struct LogState {
     enis: Vec<InstanceId>,
     /// Start of the oldest window not yet flushed; None before the first observe or flush.
     next_window: Option<u64>,
+}
+
+impl LogState {
+    /// The start of the window that a packet at `now` counts in; opens the log's first window.
+    fn window_at(&mut self, now: u64) -> u64 {
+        let aligned = now - now % self.interval;
+        // A packet stamped before the oldest open window (a clock step back) joins it.
+        match self.next_window {
+            Some(w) => aligned.max(w),
+            None => {
+                self.next_window = Some(aligned);
+                aligned
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -87,12 +111,21 @@ pub struct Aggregator {
     enis: Vec<Arc<EniInfo>>,
     unlogged: Vec<Unlogged>,
     flows: HashMap<FlowKey, FlowAcc>,
+    /// Beyond this many held flows, a new flow is skipped.
+    max_flows: usize,
     /// (log, window, eni) that saw any packet, kept or filtered out.
     active: HashSet<(usize, u64, InstanceId)>,
+    /// (log, window, eni) that skipped at least one record: a SKIPDATA record each.
+    skipped: HashSet<(usize, u64, InstanceId)>,
 }
 
 impl Aggregator {
     pub fn new(lab: &Lab) -> Aggregator {
+        Aggregator::with_max_flows(lab, MAX_FLOWS)
+    }
+
+    /// As `new`, holding at most `max_flows` flows at once (tests use a small number).
+    pub fn with_max_flows(lab: &Lab, max_flows: usize) -> Aggregator {
         let mut covering = vec![Vec::new(); lab.instances.len()];
         let mut logs = Vec::with_capacity(lab.flow_logs.len());
         for (n, fl) in lab.flow_logs.iter().enumerate() {
@@ -140,8 +173,10 @@ impl Aggregator {
             covering,
             enis,
             unlogged,
-            flows: HashMap::with_capacity(FLOW_CAPACITY),
+            flows: HashMap::with_capacity(FLOW_CAPACITY.min(max_flows)),
+            max_flows,
             active: HashSet::with_capacity(FLOW_CAPACITY),
+            skipped: HashSet::new(),
         }
     }
 
@@ -178,18 +213,9 @@ impl Aggregator {
             0
         };
         for &log in &self.covering[obs.eni] {
-            let state = &mut self.logs[log];
-            let aligned = now - now % state.interval;
-            // A packet stamped before the oldest open window (a clock step back) joins it.
-            let window = match state.next_window {
-                Some(w) => aligned.max(w),
-                None => {
-                    state.next_window = Some(aligned);
-                    aligned
-                }
-            };
+            let window = self.logs[log].window_at(now);
             self.active.insert((log, window, obs.eni));
-            let kept = match state.traffic {
+            let kept = match self.logs[log].traffic {
                 TrafficFilter::All => true,
                 TrafficFilter::Accept => obs.accepted,
                 TrafficFilter::Reject => !obs.accepted,
@@ -209,14 +235,22 @@ impl Aggregator {
                 protocol: obs.protocol,
                 action,
             };
-            let acc = self.flows.entry(key).or_insert(FlowAcc {
-                packets: 0,
-                bytes: 0,
-                first: now,
-                last: now,
-                tcp_flags: 0,
-                traffic_path: None,
-            });
+            let full = self.flows.len() >= self.max_flows;
+            let acc = match self.flows.entry(key) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(_) if full => {
+                    self.skipped.insert((log, window, obs.eni));
+                    continue;
+                }
+                Entry::Vacant(e) => e.insert(FlowAcc {
+                    packets: 0,
+                    bytes: 0,
+                    first: now,
+                    last: now,
+                    tcp_flags: 0,
+                    traffic_path: None,
+                }),
+            };
             acc.packets += 1;
             acc.bytes += u64::from(obs.bytes);
             acc.first = acc.first.min(now);
@@ -225,6 +259,21 @@ impl Aggregator {
             if obs.traffic_path.is_some() {
                 acc.traffic_path = obs.traffic_path;
             }
+        }
+    }
+
+    /// Notes that a packet of `eni` at `now` could not be observed (the data plane's queue was
+    /// full): every flow log covering the ENI gets a SKIPDATA record for that window. The
+    /// packet's flow is unknown, so logs that would have filtered it out or not logged it at
+    /// all (aws-rules.md §6.6) get one too.
+    pub fn skip(&mut self, now: u64, eni: InstanceId) {
+        let Some(logs) = self.covering.get(eni) else {
+            return;
+        };
+        for &log in logs {
+            let window = self.logs[log].window_at(now);
+            self.active.insert((log, window, eni));
+            self.skipped.insert((log, window, eni));
         }
     }
 
@@ -243,6 +292,17 @@ impl Aggregator {
                 .entry((k.log, k.window))
                 .or_default()
                 .push(record(enis, k, acc));
+            false
+        });
+        self.skipped.retain(|&(log, window, eni)| {
+            if !ended(log, window) {
+                return true;
+            }
+            let end = window + logs[log].interval;
+            records
+                .entry((log, window))
+                .or_default()
+                .push(FlowRecord::skip_data(Arc::clone(&enis[eni]), window, end));
             false
         });
         let mut seen: HashSet<(usize, u64, InstanceId)> = HashSet::new();
@@ -279,7 +339,12 @@ impl Aggregator {
                     let f = r
                         .flow
                         .map(|f| (f.direction, f.src, f.dst, f.src_port, f.dst_port));
-                    (r.eni.instance, r.start, f)
+                    (
+                        r.log_status == LogStatus::SkipData,
+                        r.eni.instance,
+                        r.start,
+                        f,
+                    )
                 });
                 for &eni in &state.enis {
                     if !seen.contains(&(log, window, eni)) {
@@ -466,6 +531,92 @@ mod tests {
         let db = b.iter().filter(|b| b.flow_log == 2).count() as u64;
         assert_eq!(db, MAX_EMPTY_WINDOWS);
         assert!(b.windows(2).all(|w| w[0].window_end <= w[1].window_end));
+    }
+
+    #[test]
+    fn a_flow_beyond_capacity_makes_one_skipdata_record() {
+        let lab = lab();
+        let mut a = Aggregator::with_max_flows(&lab, 1);
+        a.observe(1000, &tcp(0, 40000, 80, 2, true));
+        // Two new flows find the table full: one SKIPDATA line stands for both.
+        a.observe(1001, &tcp(0, 40001, 80, 2, true));
+        a.observe(1002, &tcp(0, 40002, 80, 2, true));
+        // The first flow goes on being counted.
+        a.observe(1003, &tcp(0, 40000, 80, 16, true));
+        let batches: Vec<Batch> = a
+            .flush(1020)
+            .into_iter()
+            .filter(|b| b.flow_log == 0)
+            .collect();
+        assert_eq!(batches.len(), 1);
+        let lines: Vec<String> = batches[0]
+            .records
+            .iter()
+            .map(|r| r.render(&FlowLogField::DEFAULT_FORMAT))
+            .collect();
+        let eni = |i: usize| &a.enis[i].interface_id;
+        assert_eq!(
+            lines,
+            [
+                format!(
+                    "2 123456789012 {} 10.0.2.20 10.0.1.10 40000 80 6 2 120 1000 1003 ACCEPT OK",
+                    eni(0)
+                ),
+                format!(
+                    "2 123456789012 {} - - - - - - - 960 1020 - SKIPDATA",
+                    eni(0)
+                ),
+                format!("2 123456789012 {} - - - - - - - 960 1020 - NODATA", eni(1)),
+                format!("2 123456789012 {} - - - - - - - 960 1020 - NODATA", eni(2)),
+            ]
+        );
+        // The flush made room: the next window has no skip.
+        a.observe(1030, &tcp(0, 40001, 80, 2, true));
+        let next = a.flush(1080);
+        let statuses: Vec<LogStatus> = next
+            .iter()
+            .filter(|b| b.flow_log == 0)
+            .flat_map(|b| b.records.iter().map(|r| r.log_status))
+            .collect();
+        assert_eq!(
+            statuses,
+            [LogStatus::Ok, LogStatus::NoData, LogStatus::NoData]
+        );
+    }
+
+    #[test]
+    fn a_skipped_observation_makes_skipdata_in_every_covering_log() {
+        let lab = lab();
+        let mut a = Aggregator::new(&lab);
+        // db1's packet was lost between the data plane and the aggregator.
+        a.skip(1001, 2);
+        let batches = a.flush(1020);
+        let db1 = &a.enis[2].interface_id;
+        let of = |log: usize| {
+            batches
+                .iter()
+                .filter(|b| b.flow_log == log)
+                .flat_map(|b| b.records.iter())
+                .filter(|r| r.eni.instance == 2)
+                .map(|r| r.render(&FlowLogField::DEFAULT_FORMAT))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            of(0),
+            [format!(
+                "2 123456789012 {db1} - - - - - - - 960 1020 - SKIPDATA"
+            )]
+        );
+        // The 5 s log: SKIPDATA in [1000, 1005), NODATA in the windows after it.
+        let db = of(2);
+        assert_eq!(
+            db[0],
+            format!("2 123456789012 {db1} - - - - - - - 1000 1005 - SKIPDATA")
+        );
+        assert!(db[1..].iter().all(|l| l.ends_with(" - NODATA")), "{db:?}");
+        assert_eq!(db.len(), 4);
+        // web1's REJECT log does not cover db1.
+        assert!(of(1).is_empty());
     }
 
     #[test]

@@ -174,6 +174,14 @@ impl FlowRecord {
         }
     }
 
+    /// Records of the ENI were skipped in the window [start, end): one line for all of them.
+    pub fn skip_data(eni: Arc<EniInfo>, start: u64, end: u64) -> FlowRecord {
+        FlowRecord {
+            log_status: LogStatus::SkipData,
+            ..FlowRecord::no_data(eni, start, end)
+        }
+    }
+
     /// `srcaddr`: the ENI's primary private address on egress, the packet source on ingress.
     pub fn srcaddr(&self) -> Option<Ipv4Addr> {
         self.flow.map(|f| match f.direction {

@@ -87,6 +87,7 @@ pub(super) fn instances(ctx: &mut Ctx, vpcs: &[VpcRaw]) {
                     source_dest_check: p.raw.source_dest_check.as_ref().is_none_or(|b| b.value),
                     services: p.services,
                     run: p.raw.run.clone(),
+                    public_ip: None,
                 });
                 Some(ctx.lab.instances.len() - 1)
             }

@@ -23,14 +23,12 @@ const TOP_KEYS: &[&str] = &[
     "expect",
 ];
 const TOP_UNSUPPORTED: &[&str] = &[
-    "internet",
     "services",
     "sites",
     "vpn_gateways",
     "vpn_connections",
     "transit_gateways",
     "direct_connect",
-    "traffic_mirroring",
 ];
 const VPC_KEYS: &[&str] = &[
     "cidr",
@@ -49,13 +47,7 @@ const VPC_KEYS: &[&str] = &[
     "instances",
     "flow_logs",
 ];
-const VPC_UNSUPPORTED: &[&str] = &[
-    "ipv6",
-    "internet_gateway",
-    "egress_only_internet_gateway",
-    "nat_gateways",
-    "endpoints",
-];
+const VPC_UNSUPPORTED: &[&str] = &["ipv6", "egress_only_internet_gateway", "endpoints"];
 const SUBNET_KEYS: &[&str] = &[
     "cidr",
     "az",
@@ -103,6 +95,8 @@ pub(super) fn scenario(root: &Node<'_>, errs: &mut Errors) -> ScenarioRaw {
         account: None,
         vpcs: Vec::new(),
         peerings: Vec::new(),
+        internet: InternetRaw::default(),
+        mirroring: MirroringRaw::default(),
         expect: Vec::new(),
     };
     let Some(top) = root.map(errs, TOP_KEYS) else {
@@ -137,6 +131,12 @@ pub(super) fn scenario(root: &Node<'_>, errs: &mut Errors) -> ScenarioRaw {
                 });
             }
         }
+    }
+    if let Some(n) = top.get("internet") {
+        raw.internet = internet(n, errs);
+    }
+    if let Some(n) = top.get("traffic_mirroring") {
+        raw.mirroring = mirroring(n, errs);
     }
     if let Some(n) = top.get("expect") {
         raw.expect = n
@@ -180,6 +180,8 @@ fn vpc(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<VpcRaw> {
         network_acls: Vec::new(),
         instances: Vec::new(),
         flow_logs: Vec::new(),
+        internet_gateway: m.boolean(errs, "internet_gateway"),
+        nat_gateways: Vec::new(),
     };
     for (name, n) in m.get("subnets").map(|n| n.named(errs)).unwrap_or_default() {
         raw.subnets.extend(subnet(name, &n, errs));
@@ -219,7 +221,135 @@ fn vpc(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<VpcRaw> {
     {
         raw.flow_logs.extend(flow_log(name, &n, errs));
     }
+    for (name, n) in m
+        .get("nat_gateways")
+        .map(|n| n.named(errs))
+        .unwrap_or_default()
+    {
+        if let Some(g) = n.map(errs, &["subnet"]) {
+            raw.nat_gateways.push(NatGatewayRaw {
+                subnet: required_string(&g, errs, "subnet", "a public subnet name"),
+                name,
+            });
+        }
+    }
     Some(raw)
+}
+
+fn internet(node: &Node<'_>, errs: &mut Errors) -> InternetRaw {
+    let mut raw = InternetRaw::default();
+    let Some(m) = node.map(errs, &["public_pool", "hosts"]) else {
+        return raw;
+    };
+    raw.public_pool = m.string(errs, "public_pool", CIDR);
+    for (name, n) in m.get("hosts").map(|n| n.named(errs)).unwrap_or_default() {
+        let Some(h) = n.map(errs, &["ip", "ipv6", "services", "dns", "run"]) else {
+            continue;
+        };
+        h.unsupported(errs, "ipv6");
+        raw.hosts.push(InternetHostRaw {
+            ip: required_string(&h, errs, "ip", "a public IPv4 address like 198.51.100.10"),
+            services: h
+                .get("services")
+                .and_then(|n| n.strings(errs, "a service like http:80, tcp:22, udp:53 or icmp"))
+                .unwrap_or_default(),
+            dns: h.string(errs, "dns", "a DNS name like example.com"),
+            run: h.text(errs, "run", "a shell command").map(|r| r.value),
+            name,
+        });
+    }
+    raw
+}
+
+const MIRROR_RULE_KEYS: &[&str] = &[
+    "rule",
+    "action",
+    "protocol",
+    "source_ports",
+    "destination_ports",
+    "source_cidr",
+    "destination_cidr",
+];
+const MIRROR_SESSION_KEYS: &[&str] = &[
+    "source",
+    "target",
+    "filter",
+    "session_number",
+    "vni",
+    "packet_length",
+];
+pub(super) const MIRROR_ENI: &str = "an instance name, or eni:HOST";
+pub(super) const MIRROR_RULE_NUMBER: &str = "a rule number 1-32766";
+pub(super) const MIRROR_ACTION: &str = "accept or reject";
+pub(super) const SESSION_NUMBER: &str = "a session number 1-32766";
+pub(super) const VNI: &str = "a VXLAN network identifier 0-16777215";
+pub(super) const PACKET_LENGTH: &str = "a number of bytes 1-8947";
+
+fn mirroring(node: &Node<'_>, errs: &mut Errors) -> MirroringRaw {
+    let mut raw = MirroringRaw::default();
+    let Some(m) = node.map(errs, &["targets", "filters", "sessions"]) else {
+        return raw;
+    };
+    for (name, n) in m.get("targets").map(|n| n.named(errs)).unwrap_or_default() {
+        if let Some(t) = n.map(errs, &["eni"]) {
+            raw.targets.push(MirrorTargetRaw {
+                eni: required_string(&t, errs, "eni", MIRROR_ENI),
+                name,
+            });
+        }
+    }
+    for (name, n) in m.get("filters").map(|n| n.named(errs)).unwrap_or_default() {
+        if let Some(f) = n.map(errs, &["inbound", "outbound"]) {
+            let mut rules = |key| {
+                f.get(key)
+                    .map(|n| mirror_rules(n, errs))
+                    .unwrap_or_default()
+            };
+            raw.filters.push(MirrorFilterRaw {
+                inbound: rules("inbound"),
+                outbound: rules("outbound"),
+                name,
+            });
+        }
+    }
+    for (name, n) in m.get("sessions").map(|n| n.named(errs)).unwrap_or_default() {
+        if let Some(s) = n.map(errs, MIRROR_SESSION_KEYS) {
+            raw.sessions.push(MirrorSessionRaw {
+                source: required_string(&s, errs, "source", "eni:HOST"),
+                target: required_string(&s, errs, "target", "a mirror target name"),
+                filter: required_string(&s, errs, "filter", "a mirror filter name"),
+                session_number: s
+                    .required(errs, "session_number", SESSION_NUMBER)
+                    .and_then(|n| n.integer(errs, SESSION_NUMBER)),
+                vni: s.integer(errs, "vni", VNI),
+                packet_length: s.integer(errs, "packet_length", PACKET_LENGTH),
+                name,
+            });
+        }
+    }
+    raw
+}
+
+fn mirror_rules(node: &Node<'_>, errs: &mut Errors) -> Vec<MirrorRuleRaw> {
+    let mut out = Vec::new();
+    for item in node.seq(errs) {
+        let Some(m) = item.map(errs, MIRROR_RULE_KEYS) else {
+            continue;
+        };
+        out.push(MirrorRuleRaw {
+            at: item.at(()),
+            number: m
+                .required(errs, "rule", MIRROR_RULE_NUMBER)
+                .and_then(|n| n.integer(errs, MIRROR_RULE_NUMBER)),
+            action: required_string(&m, errs, "action", MIRROR_ACTION),
+            protocol: m.text(errs, "protocol", PROTOCOL),
+            source_ports: m.text(errs, "source_ports", PORTS),
+            destination_ports: m.text(errs, "destination_ports", PORTS),
+            source_cidr: m.string(errs, "source_cidr", CIDR),
+            destination_cidr: m.string(errs, "destination_cidr", CIDR),
+        });
+    }
+    out
 }
 
 fn flow_log(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<FlowLogRaw> {
@@ -236,13 +366,13 @@ fn flow_log(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<Flow
 fn subnet(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<SubnetRaw> {
     let m = node.map(errs, SUBNET_KEYS)?;
     m.unsupported(errs, "ipv6");
-    m.unsupported(errs, "map_public_ip_on_launch");
     Some(SubnetRaw {
         name,
         cidr: required_string(&m, errs, "cidr", "an IPv4 CIDR like 10.0.1.0/24"),
         az: m.string(errs, "az", "an availability zone like us-east-1a"),
         route_table: m.string(errs, "route_table", NAME),
         network_acl: m.string(errs, "network_acl", NAME),
+        map_public_ip_on_launch: m.boolean(errs, "map_public_ip_on_launch"),
     })
 }
 
@@ -254,7 +384,12 @@ fn route_table(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<R
         if let Some(r) = item.map(errs, &["destination", "target"]) {
             routes.push(RouteRaw {
                 destination: required_string(&r, errs, "destination", CIDR),
-                target: required_string(&r, errs, "target", "blackhole or pcx:NAME"),
+                target: required_string(
+                    &r,
+                    errs,
+                    "target",
+                    "blackhole, pcx:NAME, igw:NAME or nat:NAME",
+                ),
             });
         }
     }
@@ -365,21 +500,21 @@ fn rules(node: &Node<'_>, errs: &mut Errors, kind: Rule) -> Vec<RuleRaw> {
 
 fn instance(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<InstanceRaw> {
     let m = node.map(errs, INSTANCE_KEYS)?;
-    if let Some(n) = m.get("public_ip") {
-        match n.text(errs, "true, eip or false") {
-            Some(t) if t.value == "false" => {}
-            Some(t) if t.value == "true" || t.value == "eip" => m.unsupported(errs, "public_ip"),
-            Some(t) => errs.at(
+    let public_ip = match m.text(errs, "public_ip", "true, eip or false") {
+        Some(t) if matches!(t.value.as_str(), "true" | "eip" | "false") => Some(t),
+        Some(t) => {
+            errs.at(
                 t.pos,
                 &t.path,
                 format!(
                     "invalid public_ip `{}`: expected true, eip or false",
                     t.value
                 ),
-            ),
-            None => {}
+            );
+            None
         }
-    }
+        None => None,
+    };
     m.unsupported(errs, "ipv6");
     Some(InstanceRaw {
         name,
@@ -394,6 +529,7 @@ fn instance(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<Inst
             .and_then(|n| n.strings(errs, "a service like http:80, tcp:5432, udp:53 or icmp"))
             .unwrap_or_default(),
         run: m.text(errs, "run", "a shell command").map(|r| r.value),
+        public_ip,
     })
 }
 

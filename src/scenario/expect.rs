@@ -1,5 +1,5 @@
-//! Scenario layer: expectations (`expect:`), resolved to a source instance, a destination
-//! address and a probe. Forms this version cannot probe yet (public, IPv6, DNS) are reported.
+//! Scenario layer: expectations (`expect:`), resolved to a source host, a destination address
+//! and a probe. Forms this version cannot probe yet (IPv6) are reported.
 
 use std::net::Ipv4Addr;
 
@@ -84,7 +84,7 @@ pub(super) fn expectations(ctx: &mut Ctx, raw: &[ExpectRaw]) {
 }
 
 /// A host by name; None when unknown (reported) or broken (already reported).
-fn host(ctx: &mut Ctx, name: &At<String>) -> Option<InstanceId> {
+fn host(ctx: &mut Ctx, name: &At<String>) -> Option<HostId> {
     match ctx.host_ids.get(&name.value) {
         Some(id) => *id,
         None => {
@@ -101,26 +101,66 @@ fn hosts(ctx: &Ctx) -> String {
     list(names.into_iter())
 }
 
-/// `to`: a host name (its private IPv4) or a literal IPv4 address.
+/// The address of host `id` on its own interface (an instance's private IPv4).
+fn host_ip(ctx: &Ctx, id: HostId) -> Ipv4Addr {
+    ctx.lab.host(id).ip()
+}
+
+/// `to`: a host name (its private IPv4), `HOST.public` or `NAT.public` (a public IPv4), the
+/// DNS name of an internet host, or a literal IPv4 address.
 fn destination(ctx: &mut Ctx, to: &At<String>) -> Option<(String, Ipv4Addr)> {
     let text = to.value.as_str();
     if ctx.host_ids.contains_key(text) {
         let id = host(ctx, to)?;
-        return Some((text.to_string(), ctx.lab.instances[id].private_ip));
+        return Some((text.to_string(), host_ip(ctx, id)));
     }
     if let Ok(ip) = text.parse::<Ipv4Addr>() {
         return Some((text.to_string(), ip));
     }
+    let by_dns = ctx
+        .lab
+        .internet
+        .hosts
+        .iter()
+        .find(|h| h.dns.as_deref() == Some(&text.to_ascii_lowercase()));
+    if let Some(h) = by_dns {
+        return Some((text.to_string(), h.ip));
+    }
     let msg = match text.rsplit_once('.') {
         Some((h, "public")) if ctx.host_ids.contains_key(h) => {
-            format!("`{text}`: public addresses are not supported yet by this version of vpclab")
+            let id = ctx.host_ids[h]?;
+            match ctx.lab.host(id) {
+                HostRef::Instance(_, i) => match i.public_ip {
+                    Some(p) => return Some((text.to_string(), p.addr)),
+                    None => format!(
+                        "`{text}`: instance {h} has no public IP (set `public_ip: true` or the \
+                         subnet's `map_public_ip_on_launch`)"
+                    ),
+                },
+                HostRef::Internet(_, host) => return Some((text.to_string(), host.ip)),
+            }
+        }
+        Some((n, "public")) if ctx.nat_ids.contains_key(n) => {
+            let found = ctx.lab.nat_gateways.iter().find(|g| g.name == n);
+            return found.map(|g| (text.to_string(), g.public_ip));
         }
         Some((h, "ipv6")) if ctx.host_ids.contains_key(h) => {
             format!("`{text}`: {IPV6_UNSUPPORTED}")
         }
         _ if text.contains(':') => format!("`{text}`: {IPV6_UNSUPPORTED}"),
         _ if text.contains('.') && !text.chars().all(|c| c.is_ascii_digit() || c == '.') => {
-            format!("`{text}`: DNS names are not supported yet by this version of vpclab")
+            let mut names: Vec<&str> = ctx
+                .lab
+                .internet
+                .hosts
+                .iter()
+                .filter_map(|h| h.dns.as_deref())
+                .collect();
+            names.sort();
+            format!(
+                "`{text}`: no host of the lab has this DNS name; DNS names: {}",
+                list(names.into_iter())
+            )
         }
         _ if text.chars().all(|c| c.is_ascii_digit() || c == '.') => {
             format!("invalid IPv4 address `{text}`: expected an address like 10.0.1.10")

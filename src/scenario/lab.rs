@@ -11,6 +11,14 @@ pub type InstanceId = usize;
 pub type PeeringId = usize;
 pub type SecurityGroupId = usize;
 pub type NetworkAclId = usize;
+pub type MirrorTargetId = usize;
+pub type MirrorFilterId = usize;
+pub type MirrorSessionId = usize;
+pub type NatGatewayId = usize;
+pub type InternetHostId = usize;
+/// Any host with a namespace: the instances first (a `HostId` below `instances.len()` is an
+/// `InstanceId`), then the internet hosts.
+pub type HostId = usize;
 
 /// A whole lab, resolved from a scenario file.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,7 +36,41 @@ pub struct Lab {
     pub instances: Vec<Instance>,
     pub peerings: Vec<Peering>,
     pub flow_logs: Vec<FlowLog>,
+    pub mirror_targets: Vec<MirrorTarget>,
+    pub mirror_filters: Vec<MirrorFilter>,
+    pub mirror_sessions: Vec<MirrorSession>,
     pub expectations: Vec<Expectation>,
+    /// The simulated internet: public addresses come from `public_pool`.
+    pub internet: Internet,
+    pub nat_gateways: Vec<NatGateway>,
+}
+
+/// The simulated internet: its hosts and the pool public IPs and Elastic IPs come from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Internet {
+    pub public_pool: Ipv4Net,
+    pub hosts: Vec<InternetHost>,
+}
+
+/// A host on the internet side of the lab, on a public (documentation) address.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InternetHost {
+    pub name: String,
+    pub ip: Ipv4Addr,
+    pub services: Vec<Service>,
+    /// Its name in DNS (e.g. example.com), resolvable from every host of the lab.
+    pub dns: Option<String>,
+    pub run: Option<String>,
+}
+
+/// A public NAT gateway: an interface in a public subnet with an Elastic IP.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NatGateway {
+    pub name: String,
+    pub vpc: VpcId,
+    pub subnet: SubnetId,
+    pub private_ip: Ipv4Addr,
+    pub public_ip: Ipv4Addr,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +86,8 @@ pub struct Vpc {
     pub default_network_acl: NetworkAclId,
     /// The SG of instances that name none.
     pub default_security_group: SecurityGroupId,
+    /// An internet gateway (`igw:NAME`, named after the VPC) is attached.
+    pub internet_gateway: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +100,8 @@ pub struct Subnet {
     /// False when the subnet uses the main table implicitly.
     pub explicit_route_table: bool,
     pub network_acl: NetworkAclId,
+    /// Instances launched here get a public IP unless they say otherwise.
+    pub map_public_ip_on_launch: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +125,9 @@ pub struct Route {
 pub enum RouteTarget {
     Blackhole,
     Peering(PeeringId),
+    /// The VPC's own internet gateway.
+    InternetGateway,
+    NatGateway(NatGatewayId),
 }
 
 /// IANA protocol number, or all.
@@ -176,6 +225,15 @@ pub struct Instance {
     pub services: Vec<Service>,
     /// A command started inside the host at `up`.
     pub run: Option<String>,
+    /// The public IPv4 the internet gateway maps to `private_ip` (the instance never sees it).
+    pub public_ip: Option<PublicIp>,
+}
+
+/// A public IPv4 of an instance: auto-assigned, or an Elastic IP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublicIp {
+    pub addr: Ipv4Addr,
+    pub elastic: bool,
 }
 
 /// Built-in listeners a host runs on real sockets.
@@ -226,7 +284,7 @@ pub enum Probe {
 pub struct Expectation {
     /// 1-based line of the entry in the scenario file.
     pub line: usize,
-    pub from: InstanceId,
+    pub from: HostId,
     /// As written (`db1`, `10.1.1.20`).
     pub to_text: String,
     /// The address it resolves to.
@@ -246,9 +304,72 @@ impl Lab {
         self.instances.iter().position(|i| i.name == name)
     }
 
+    /// Instances and internet hosts together.
+    pub fn host_count(&self) -> usize {
+        self.instances.len() + self.internet.hosts.len()
+    }
+
+    /// What host `id` is.
+    pub fn host(&self, id: HostId) -> HostRef<'_> {
+        match self.instances.get(id) {
+            Some(i) => HostRef::Instance(id, i),
+            None => {
+                let n = id - self.instances.len();
+                HostRef::Internet(n, &self.internet.hosts[n])
+            }
+        }
+    }
+
+    pub fn host_by_name(&self, name: &str) -> Option<HostId> {
+        (0..self.host_count()).find(|&id| self.host(id).name() == name)
+    }
+
+    /// The internet host `n` as a `HostId`.
+    pub fn internet_host_id(&self, n: InternetHostId) -> HostId {
+        self.instances.len() + n
+    }
+
     /// Namespace name of a host: `vl-LAB-HOST`.
     pub fn netns_name(&self, host: &str) -> String {
         format!("vl-{}-{}", self.name, host)
+    }
+}
+
+/// A host seen through its kind.
+#[derive(Debug, Clone, Copy)]
+pub enum HostRef<'a> {
+    Instance(InstanceId, &'a Instance),
+    Internet(InternetHostId, &'a InternetHost),
+}
+
+impl<'a> HostRef<'a> {
+    pub fn name(self) -> &'a str {
+        match self {
+            HostRef::Instance(_, i) => &i.name,
+            HostRef::Internet(_, h) => &h.name,
+        }
+    }
+
+    /// The address the host itself has on `eth0`.
+    pub fn ip(self) -> Ipv4Addr {
+        match self {
+            HostRef::Instance(_, i) => i.private_ip,
+            HostRef::Internet(_, h) => h.ip,
+        }
+    }
+
+    pub fn services(self) -> &'a [Service] {
+        match self {
+            HostRef::Instance(_, i) => &i.services,
+            HostRef::Internet(_, h) => &h.services,
+        }
+    }
+
+    pub fn run(self) -> Option<&'a str> {
+        match self {
+            HostRef::Instance(_, i) => i.run.as_deref(),
+            HostRef::Internet(_, h) => h.run.as_deref(),
+        }
     }
 }
 
@@ -353,6 +474,51 @@ impl FlowLogField {
         FlowLogField::Action,
         FlowLogField::LogStatus,
     ];
+}
+
+/// Where a traffic mirror session sends its copies: an instance's primary interface.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MirrorTarget {
+    pub name: String,
+    pub eni: InstanceId,
+}
+
+/// Which packets a traffic mirror session copies, per direction as the source ENI sees them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MirrorFilter {
+    pub name: String,
+    /// Sorted by rule number, lowest first; empty means nothing of that direction is mirrored.
+    pub inbound: Vec<MirrorRule>,
+    pub outbound: Vec<MirrorRule>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MirrorRule {
+    /// 1..=32766, unique within its direction.
+    pub number: u16,
+    pub accept: bool,
+    pub protocol: Protocol,
+    /// ALL unless the protocol is tcp or udp.
+    pub source_ports: PortRange,
+    pub destination_ports: PortRange,
+    pub source_cidr: Ipv4Net,
+    pub destination_cidr: Ipv4Net,
+}
+
+/// A traffic mirror session: copies of what its filter accepts on `source` go, VXLAN
+/// encapsulated, to `target`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MirrorSession {
+    pub name: String,
+    pub source: InstanceId,
+    pub target: MirrorTargetId,
+    pub filter: MirrorFilterId,
+    /// 1..=32766, unique per source; the lowest whose filter accepts a packet mirrors it.
+    pub session_number: u16,
+    /// The VXLAN network identifier, 24 bits.
+    pub vni: u32,
+    /// Bytes after the VXLAN header to keep; None keeps the whole packet.
+    pub packet_length: Option<u16>,
 }
 
 /// A stable AWS-shaped id (`eni-0a1b...`, 17 hex digits) for a named thing of a lab, so that

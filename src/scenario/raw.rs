@@ -11,7 +11,28 @@ pub(super) struct ScenarioRaw {
     pub account: Option<At<String>>,
     pub vpcs: Vec<VpcRaw>,
     pub peerings: Vec<PeeringRaw>,
+    pub internet: InternetRaw,
+    pub mirroring: MirroringRaw,
     pub expect: Vec<ExpectRaw>,
+}
+
+#[derive(Default)]
+pub(super) struct InternetRaw {
+    pub public_pool: Option<At<String>>,
+    pub hosts: Vec<InternetHostRaw>,
+}
+
+pub(super) struct InternetHostRaw {
+    pub name: At<String>,
+    pub ip: Option<At<String>>,
+    pub services: Vec<At<String>>,
+    pub dns: Option<At<String>>,
+    pub run: Option<String>,
+}
+
+pub(super) struct NatGatewayRaw {
+    pub name: At<String>,
+    pub subnet: Option<At<String>>,
 }
 
 pub(super) struct VpcRaw {
@@ -25,6 +46,8 @@ pub(super) struct VpcRaw {
     pub network_acls: Vec<NetworkAclRaw>,
     pub instances: Vec<InstanceRaw>,
     pub flow_logs: Vec<FlowLogRaw>,
+    pub internet_gateway: Option<At<bool>>,
+    pub nat_gateways: Vec<NatGatewayRaw>,
 }
 
 pub(super) struct SubnetRaw {
@@ -33,6 +56,7 @@ pub(super) struct SubnetRaw {
     pub az: Option<At<String>>,
     pub route_table: Option<At<String>>,
     pub network_acl: Option<At<String>>,
+    pub map_public_ip_on_launch: Option<At<bool>>,
 }
 
 pub(super) struct RouteTableRaw {
@@ -81,6 +105,8 @@ pub(super) struct InstanceRaw {
     pub source_dest_check: Option<At<bool>>,
     pub services: Vec<At<String>>,
     pub run: Option<String>,
+    /// `true`, `eip` or `false`, already checked to be one of these.
+    pub public_ip: Option<At<String>>,
 }
 
 pub(super) struct FlowLogRaw {
@@ -108,4 +134,48 @@ pub(super) struct ExpectRaw {
     pub reachable: Option<At<bool>>,
     pub reason: Option<At<String>>,
     pub via: Vec<At<String>>,
+}
+
+/// `traffic_mirroring`: targets, filters and sessions, each a mapping of names.
+#[derive(Default)]
+pub(super) struct MirroringRaw {
+    pub targets: Vec<MirrorTargetRaw>,
+    pub filters: Vec<MirrorFilterRaw>,
+    pub sessions: Vec<MirrorSessionRaw>,
+}
+
+pub(super) struct MirrorTargetRaw {
+    pub name: At<String>,
+    /// `HOST` or `eni:HOST`.
+    pub eni: Option<At<String>>,
+}
+
+pub(super) struct MirrorFilterRaw {
+    pub name: At<String>,
+    pub inbound: Vec<MirrorRuleRaw>,
+    pub outbound: Vec<MirrorRuleRaw>,
+}
+
+pub(super) struct MirrorRuleRaw {
+    /// Where the rule is written, for errors about the rule as a whole.
+    pub at: At<()>,
+    pub number: Option<At<i64>>,
+    pub action: Option<At<String>>,
+    /// None: all protocols.
+    pub protocol: Option<At<String>>,
+    pub source_ports: Option<At<String>>,
+    pub destination_ports: Option<At<String>>,
+    pub source_cidr: Option<At<String>>,
+    pub destination_cidr: Option<At<String>>,
+}
+
+pub(super) struct MirrorSessionRaw {
+    pub name: At<String>,
+    /// `eni:HOST` or `HOST`.
+    pub source: Option<At<String>>,
+    pub target: Option<At<String>>,
+    pub filter: Option<At<String>>,
+    pub session_number: Option<At<i64>>,
+    pub vni: Option<At<i64>>,
+    pub packet_length: Option<At<i64>>,
 }

@@ -15,7 +15,7 @@ use super::values::{
     check_account, check_lab_name, check_name, check_region, overlaps, parse_sized_cidr,
 };
 use super::yaml::At;
-use super::{addresses, expect, flowlogs, routing, security};
+use super::{addresses, expect, flowlogs, internet, mirroring, routing, security};
 
 const DEFAULT_REGION: &str = "us-east-1";
 const DEFAULT_ACCOUNT: &str = "111111111111";
@@ -36,6 +36,10 @@ pub(super) struct Ctx<'e> {
     /// Per VPC: SGs and NACLs are named within their VPC.
     pub sg_ids: Vec<HashMap<String, SecurityGroupId>>,
     pub nacl_ids: Vec<HashMap<String, NetworkAclId>>,
+    /// NAT gateways by name, with their VPC; ids are given before route tables name them.
+    pub nat_ids: HashMap<String, Option<(VpcId, NatGatewayId)>>,
+    /// Per VPC: whether it has an internet gateway.
+    pub internet_gateways: Vec<bool>,
     /// Where each lab-wide name was first declared, by kind.
     declared: HashMap<(&'static str, String), (Pos, String)>,
 }
@@ -106,7 +110,15 @@ pub(super) fn resolve(raw: &ScenarioRaw, file_name: &str, errs: &mut Errors) -> 
         instances: Vec::new(),
         peerings: Vec::new(),
         flow_logs: Vec::new(),
+        mirror_targets: Vec::new(),
+        mirror_filters: Vec::new(),
+        mirror_sessions: Vec::new(),
         expectations: Vec::new(),
+        internet: Internet {
+            public_pool: internet::DEFAULT_PUBLIC_POOL,
+            hosts: Vec::new(),
+        },
+        nat_gateways: Vec::new(),
     };
     let mut ctx = Ctx {
         errs,
@@ -119,6 +131,8 @@ pub(super) fn resolve(raw: &ScenarioRaw, file_name: &str, errs: &mut Errors) -> 
         host_ids: HashMap::new(),
         sg_ids: Vec::new(),
         nacl_ids: Vec::new(),
+        nat_ids: HashMap::new(),
+        internet_gateways: Vec::new(),
         declared: HashMap::new(),
     };
     let region = checked(&mut ctx, &raw.region, check_region).unwrap_or(DEFAULT_REGION.into());
@@ -126,6 +140,7 @@ pub(super) fn resolve(raw: &ScenarioRaw, file_name: &str, errs: &mut Errors) -> 
     for v in &raw.vpcs {
         vpc(&mut ctx, v, &region, &account);
     }
+    internet::declare_nat_gateways(&mut ctx, &raw.vpcs);
     routing::peerings(&mut ctx, &raw.peerings);
     routing::route_tables(&mut ctx, &raw.vpcs);
     security::network_acls(&mut ctx, &raw.vpcs);
@@ -134,7 +149,10 @@ pub(super) fn resolve(raw: &ScenarioRaw, file_name: &str, errs: &mut Errors) -> 
         subnets(&mut ctx, id, v);
     }
     addresses::instances(&mut ctx, &raw.vpcs);
+    internet::internet(&mut ctx, &raw.internet);
+    internet::public_addresses(&mut ctx, &raw.vpcs);
     flowlogs::flow_logs(&mut ctx, &raw.vpcs);
+    mirroring::mirroring(&mut ctx, &raw.mirroring);
     expect::expectations(&mut ctx, &raw.expect);
     ctx.lab
 }
@@ -222,6 +240,8 @@ fn vpc(ctx: &mut Ctx, v: &VpcRaw, region: &str, account: &str) {
     let id = ctx.lab.vpcs.len();
     ctx.vpc_ids.insert(v.name.value.clone(), id);
     ctx.vpc_cidrs_ok.push(ok);
+    let internet_gateway = v.internet_gateway.as_ref().is_some_and(|b| b.value);
+    ctx.internet_gateways.push(internet_gateway);
     // Placeholders; the route-table, ACL and SG phases fill them in.
     ctx.lab.vpcs.push(Vpc {
         name: v.name.value.clone(),
@@ -231,6 +251,7 @@ fn vpc(ctx: &mut Ctx, v: &VpcRaw, region: &str, account: &str) {
         main_route_table: 0,
         default_network_acl: 0,
         default_security_group: 0,
+        internet_gateway,
     });
 }
 
@@ -291,6 +312,7 @@ fn subnets(ctx: &mut Ctx, vpc: VpcId, v: &VpcRaw) {
             network_acl: network_acl
                 .flatten()
                 .unwrap_or(ctx.lab.vpcs[vpc].default_network_acl),
+            map_public_ip_on_launch: s.map_public_ip_on_launch.as_ref().is_some_and(|b| b.value),
         });
     }
 }

@@ -165,6 +165,8 @@ fn routes(ctx: &mut Ctx, vpc: VpcId, raw: &[RouteRaw]) -> Vec<Route> {
             .and_then(|t| match parse_target(&t.value) {
                 Ok(TargetText::Blackhole) => Some(RouteTarget::Blackhole),
                 Ok(TargetText::Peering(name)) => peering_ref(ctx, vpc, name, t),
+                Ok(TargetText::InternetGateway(name)) => internet_gateway_ref(ctx, vpc, name, t),
+                Ok(TargetText::NatGateway(name)) => nat_gateway_ref(ctx, vpc, name, t),
                 Err(m) => {
                     ctx.error(t, m);
                     None
@@ -217,4 +219,66 @@ fn peering_ref(
         }
     }
     None
+}
+
+/// `igw:NAME`: the internet gateway of this VPC (named after it), which must be attached.
+fn internet_gateway_ref(
+    ctx: &mut Ctx,
+    vpc: VpcId,
+    name: &str,
+    at: &super::yaml::At<String>,
+) -> Option<RouteTarget> {
+    let vpc_name = ctx.vpc_name(vpc).to_string();
+    let msg = if name != vpc_name {
+        format!(
+            "route target `igw:{name}`: a route table can only use its own VPC's internet gateway, igw:{vpc_name}"
+        )
+    } else if !ctx.internet_gateways[vpc] {
+        format!(
+            "route target `igw:{name}`: vpc {vpc_name} has no internet gateway: set `internet_gateway: true` on it"
+        )
+    } else {
+        return Some(RouteTarget::InternetGateway);
+    };
+    ctx.error(at, msg);
+    None
+}
+
+/// `nat:NAME`: a NAT gateway declared in this VPC.
+fn nat_gateway_ref(
+    ctx: &mut Ctx,
+    vpc: VpcId,
+    name: &str,
+    at: &super::yaml::At<String>,
+) -> Option<RouteTarget> {
+    match ctx.nat_ids.get(name).copied() {
+        Some(Some((owner, id))) if owner == vpc => Some(RouteTarget::NatGateway(id)),
+        Some(Some((owner, _))) => {
+            let msg = format!(
+                "route target `nat:{name}`: NAT gateway {name} is in vpc {}, not in vpc {}; \
+                 a route table can only use its own VPC's NAT gateways",
+                ctx.vpc_name(owner),
+                ctx.vpc_name(vpc)
+            );
+            ctx.error(at, msg);
+            None
+        }
+        Some(None) => None,
+        None => {
+            let mut names: Vec<&str> = ctx
+                .nat_ids
+                .iter()
+                .filter(|(_, v)| v.is_some_and(|(o, _)| o == vpc))
+                .map(|(k, _)| k.as_str())
+                .collect();
+            names.sort();
+            let msg = format!(
+                "unknown NAT gateway `nat:{name}`; NAT gateways of vpc {}: {}",
+                ctx.vpc_name(vpc),
+                list(names.into_iter())
+            );
+            ctx.error(at, msg);
+            None
+        }
+    }
 }

@@ -68,7 +68,9 @@ fn services_and_targets() {
     assert!(parse_service("ssh:22").is_err());
     assert_eq!(parse_target("pcx:ab"), Ok(TargetText::Peering("ab")));
     assert_eq!(parse_target("blackhole"), Ok(TargetText::Blackhole));
-    assert!(parse_target("nat:n1")
+    assert_eq!(parse_target("nat:n1"), Ok(TargetText::NatGateway("n1")));
+    assert_eq!(parse_target("igw:a"), Ok(TargetText::InternetGateway("a")));
+    assert!(parse_target("tgw:t1")
         .unwrap_err()
         .contains("not supported yet"));
     assert!(parse_target("pcx:")

@@ -160,6 +160,8 @@ pub(super) fn parse_service(text: &str) -> Result<Service, String> {
 pub(super) enum TargetText<'a> {
     Blackhole,
     Peering(&'a str),
+    InternetGateway(&'a str),
+    NatGateway(&'a str),
 }
 
 const TARGET_KINDS: &str =
@@ -176,11 +178,11 @@ pub(super) fn parse_target(text: &str) -> Result<TargetText<'_>, String> {
     }
     match text.split_once(':') {
         Some(("pcx", name)) if !name.is_empty() => Ok(TargetText::Peering(name)),
-        Some((kind @ ("igw" | "eigw" | "nat" | "tgw" | "vgw" | "vpce" | "eni"), _)) => {
-            Err(format!(
+        Some(("igw", name)) if !name.is_empty() => Ok(TargetText::InternetGateway(name)),
+        Some(("nat", name)) if !name.is_empty() => Ok(TargetText::NatGateway(name)),
+        Some((kind @ ("eigw" | "tgw" | "vgw" | "vpce" | "eni"), _)) => Err(format!(
             "route target `{text}`: {kind} targets are not supported yet by this version of vpclab"
-        ))
-        }
+        )),
         _ => Err(format!(
             "invalid route target `{text}`: expected one of {TARGET_KINDS}"
         )),

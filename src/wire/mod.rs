@@ -1,5 +1,9 @@
 //! Wire layer: zero-copy views of packets. Nothing here allocates per packet.
 
 mod ipv4;
+mod rewrite;
+mod vxlan;
 
 pub use ipv4::{FlowKey, ParseError, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
+pub use rewrite::rewrite;
+pub use vxlan::{encapsulate, Vxlan, INNER_ETHERNET_LEN, OUTER_LEN, VXLAN_PORT};

@@ -1,0 +1,212 @@
+//! Tier 1: the internet edge in the decision function, no root. The internet gateway's 1:1
+//! NAT both ways, a NAT gateway's source NAT and its refusal of inbound initiation, and every
+//! drop code of the edge.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use super::*;
+use crate::scenario::{load_str, HostId};
+use crate::wire::FlowKey;
+
+const LAB: &str = r#"
+name: edge
+internet:
+  hosts:
+    ex: { ip: 198.51.100.10, dns: example.com }
+vpcs:
+  a:
+    cidr: 10.0.0.0/16
+    internet_gateway: true
+    subnets:
+      pub: { cidr: 10.0.0.0/24, route_table: pub-rt }
+      priv: { cidr: 10.0.1.0/24, route_table: priv-rt }
+    route_tables:
+      pub-rt:
+        routes:
+          - { destination: 0.0.0.0/0, target: igw:a }
+          - { destination: 192.168.0.0/16, target: igw:a }
+      priv-rt:
+        routes: [{ destination: 0.0.0.0/0, target: nat:gw }]
+    nat_gateways:
+      gw: { subnet: pub }
+    security_groups:
+      web: { ingress: [{ protocol: tcp, ports: 80, source: 0.0.0.0/0 }] }
+    instances:
+      web: { subnet: pub, private_ip: 10.0.0.10, public_ip: eip, security_groups: [web] }
+      nopub: { subnet: pub, private_ip: 10.0.0.11 }
+      app: { subnet: priv, private_ip: 10.0.1.10 }
+      spoof: { subnet: priv, private_ip: 10.0.1.11, source_dest_check: false }
+  loop:
+    cidr: 10.9.0.0/16
+    internet_gateway: true
+    subnets:
+      l1: { cidr: 10.9.0.0/24 }
+    route_tables:
+      loop-rt:
+        main: true
+        routes: [{ destination: 0.0.0.0/0, target: nat:loop-gw }]
+    nat_gateways:
+      loop-gw: { subnet: l1 }
+    instances:
+      l: { subnet: l1, private_ip: 10.9.0.10 }
+"#;
+
+fn lab() -> Compiled {
+    Compiled::new(load_str(LAB, "edge.yaml").unwrap_or_else(|e| panic!("{e}")))
+}
+
+fn host(lab: &Compiled, name: &str) -> HostId {
+    lab.lab
+        .host_by_name(name)
+        .unwrap_or_else(|| panic!("no host {name}"))
+}
+
+fn tcp(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, flags: u8) -> FlowKey {
+    FlowKey {
+        src: src.into(),
+        dst: dst.into(),
+        protocol: 6,
+        src_port: sport,
+        dst_port: dport,
+        icmp_type: 0,
+        icmp_code: 0,
+        tcp_flags: flags,
+    }
+}
+
+/// One packet from `from`: the outcome and the header as delivered.
+fn send(lab: &Compiled, flows: &Conntrack, from: &str, key: FlowKey) -> (Outcome, FlowKey) {
+    decide_packet(
+        lab,
+        flows,
+        Duration::ZERO,
+        host(lab, from),
+        &key,
+        None,
+        &mut (),
+    )
+}
+
+const EX: [u8; 4] = [198, 51, 100, 10];
+const SYN: u8 = 0x02;
+const SYN_ACK: u8 = 0x12;
+
+#[test]
+fn the_internet_gateway_translates_one_to_one_both_ways() {
+    let l = lab();
+    let flows = Conntrack::scratch();
+    let public = l.lab.instances[host(&l, "web")].public_ip.unwrap().addr;
+    // In: the destination public IP becomes the private address; the SG allows tcp/80.
+    let (out, got) = send(&l, &flows, "ex", tcp(EX, 5000, public.octets(), 80, SYN));
+    assert_eq!(out, Outcome::Deliver(host(&l, "web")));
+    assert_eq!(got.dst, Ipv4Addr::new(10, 0, 0, 10));
+    // The reply leaves from the private address and reaches the internet from the public one.
+    let (out, got) = send(
+        &l,
+        &flows,
+        "web",
+        tcp([10, 0, 0, 10], 80, EX, 5000, SYN_ACK),
+    );
+    assert_eq!(out, Outcome::Deliver(host(&l, "ex")));
+    assert_eq!((got.src, got.dst), (public, Ipv4Addr::from(EX)));
+}
+
+#[test]
+fn no_public_ip_means_no_internet() {
+    let l = lab();
+    let (out, _) = send(
+        &l,
+        &Conntrack::scratch(),
+        "nopub",
+        tcp([10, 0, 0, 11], 5000, EX, 80, SYN),
+    );
+    assert_eq!(
+        out,
+        Outcome::Drop(DropCode::IgwPublicIpAssociationForEgress)
+    );
+}
+
+#[test]
+fn the_gateway_never_routes_to_private_addresses() {
+    let l = lab();
+    let key = tcp([10, 0, 0, 10], 5000, [192, 168, 1, 1], 80, SYN);
+    let (out, _) = send(&l, &Conntrack::scratch(), "web", key);
+    assert_eq!(
+        out,
+        Outcome::Drop(DropCode::IgwDestinationAddressNotInRfc1918Egress)
+    );
+}
+
+#[test]
+fn an_unassigned_public_ip_has_no_interface_behind_it() {
+    let l = lab();
+    let key = tcp(EX, 5000, [203, 0, 113, 200], 80, SYN);
+    let (out, _) = send(&l, &Conntrack::scratch(), "ex", key);
+    assert_eq!(
+        out,
+        Outcome::Drop(DropCode::IgwPrivateIpAssociationForIngress)
+    );
+    // An address outside the lab's public pool is simply not on this internet.
+    let key = tcp(EX, 5000, [10, 0, 1, 10], 80, SYN);
+    let (out, _) = send(&l, &Conntrack::scratch(), "ex", key);
+    assert_eq!(out, Outcome::Drop(DropCode::NoRouteToDestination));
+}
+
+#[test]
+fn a_nat_gateway_translates_the_source_and_only_replies_come_back() {
+    let l = lab();
+    let flows = Conntrack::scratch();
+    let gw = &l.lab.nat_gateways[0];
+    let (out, got) = send(&l, &flows, "app", tcp([10, 0, 1, 10], 40000, EX, 80, SYN));
+    assert_eq!(out, Outcome::Deliver(host(&l, "ex")));
+    // Two translations: the NAT gateway's own address, then its Elastic IP at the gateway.
+    assert_eq!((got.src, got.src_port), (gw.public_ip, 40000));
+    let reply = tcp(EX, 80, gw.public_ip.octets(), 40000, SYN_ACK);
+    let (out, back) = send(&l, &flows, "ex", reply);
+    assert_eq!(out, Outcome::Deliver(host(&l, "app")));
+    assert_eq!(
+        (back.dst, back.dst_port),
+        (Ipv4Addr::new(10, 0, 1, 10), 40000)
+    );
+    // Nothing opens a connection in: another port of the Elastic IP maps to nothing.
+    let knock = tcp(EX, 5000, gw.public_ip.octets(), 22, SYN);
+    let (out, _) = send(&l, &flows, "ex", knock);
+    assert_eq!(out, Outcome::Drop(DropCode::NgwNoInboundInitiation));
+}
+
+#[test]
+fn a_nat_gateway_translates_only_sources_of_its_vpc() {
+    let l = lab();
+    // An appliance without source/destination check forwards someone else's packet.
+    let key = tcp([172, 16, 0, 1], 40000, EX, 80, SYN);
+    let (out, _) = send(&l, &Conntrack::scratch(), "spoof", key);
+    assert_eq!(out, Outcome::Drop(DropCode::NgwRequiresSourceInVpc));
+}
+
+#[test]
+fn a_nat_gateway_routing_into_itself_is_a_loop() {
+    let l = lab();
+    let key = tcp([10, 9, 0, 10], 40000, EX, 80, SYN);
+    let (out, _) = send(&l, &Conntrack::scratch(), "l", key);
+    assert_eq!(out, Outcome::Drop(DropCode::NoPath));
+}
+
+#[test]
+fn a_nat_gateway_runs_out_of_ports_toward_one_destination() {
+    let nat = NatTable::new(1, 70_000);
+    let now = Duration::ZERO;
+    let ports = u32::from(*nat::PORTS.end() - *nat::PORTS.start()) + 1;
+    for i in 0..ports {
+        let inside = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 0, 0, 0)) + i);
+        let key = tcp(inside.octets(), 40000, EX, 80, SYN);
+        assert!(nat.outbound(1, &key, now).is_some(), "port {i}");
+    }
+    let last = tcp([10, 200, 0, 1], 40000, EX, 80, SYN);
+    assert_eq!(nat.outbound(1, &last, now), None);
+    // The code the data plane reports for it has a name and a meaning.
+    assert_eq!(
+        DropCode::NgwErrorPortAllocation.as_str(),
+        "NGW_ERROR_PORT_ALLOCATION"
+    );
+}
