@@ -216,12 +216,14 @@ fn explain_request(
     };
     let dst = match destination(lab, to) {
         Some(addr) => addr,
-        None => return Reply::Error {
-            message: format!(
+        None => {
+            return Reply::Error {
+                message: format!(
                 "{to} is not a host (NAME, NAME.public), a DNS name or an IPv4 address of lab {}",
                 lab.name
             ),
-        },
+            }
+        }
     };
     let probe = match protocol {
         "icmp" => Probe::Icmp,
