@@ -9,8 +9,10 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
-# Tools the lab's hosts and tests run: ip, ping, curl, iperf3, tcpdump, ps/pkill.
-packages=(iproute2 iputils-ping curl iperf3 tcpdump procps ca-certificates)
+# Tools the lab's hosts and tests run: ip, ping, curl, iperf3, tcpdump, ps/pkill, and OpenSSH
+# (the `ssh` service starts its own sshd inside hosts; the machine's sshd is never used).
+packages=(iproute2 iputils-ping curl iperf3 tcpdump procps ca-certificates
+          openssh-client openssh-server)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -18,8 +20,20 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup.sh: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
+    # Keep packages (openssh-server) from starting their system services: the lab runs its own.
+    own_policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod 0755 /usr/sbin/policy-rc.d
+        own_policy=1
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    if [ -n "$own_policy" ]; then
+        rm -f /usr/sbin/policy-rc.d
+        trap - EXIT
+    fi
 fi
 
 # DuckDB (from PyPI) is the SQL engine the flow-log test queries the delivered files with,

@@ -664,3 +664,46 @@ fn traffic_mirroring_copies_what_the_filter_accepts_to_the_monitor() {
     assert!(!said.contains("ICMP"), "pings are not mirrored: {said}");
     down_clean(lab);
 }
+
+#[test]
+fn the_internet_sees_public_ips_and_the_nat_gateways_elastic_ip() {
+    require_root!();
+    let lab = "t-edge";
+    let file = variant("internet-nat.yaml", lab, |t| t);
+    let _guard = up(&file, lab);
+    // web1 has the pool's first public IP; the NAT gateway's Elastic IP comes after the
+    // instances' (scenario order).
+    let (web1_public, nat_public) = ("203.0.113.10", "203.0.113.11");
+    let status = text(&vpclab(&["status", lab]));
+    assert!(status.contains(web1_public), "{status}");
+    // A real capture on the internet host: the SYNs of two requests, one from each subnet.
+    let capture = Command::new(BIN)
+        .args(["exec", "example", "--", "timeout", "20", "tcpdump", "-lni", "eth0", "-c", "2"])
+        .args(["tcp[tcpflags] & tcp-syn != 0 and tcp[tcpflags] & tcp-ack == 0 and dst port 80"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let capture = ChildGuard(capture);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    for from in ["web1", "app1"] {
+        let out = vpclab(&["exec", from, "--", "curl", "-s", "-m", "5", "http://example.com/"]);
+        assert!(text(&out).contains("hello from example"), "{from}: {}", text(&out));
+    }
+    let mut capture = capture;
+    let mut seen = String::new();
+    use std::io::Read as _;
+    capture.0.stdout.take().unwrap().read_to_string(&mut seen).unwrap();
+    println!("{seen}");
+    let sources: Vec<&str> = seen
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .map(|a| a.rsplit_once('.').map_or(a, |(ip, _port)| ip))
+        .collect();
+    assert_eq!(sources, vec![web1_public, nat_public], "{seen}");
+    // The instance itself never sees its public IP.
+    let addrs = text(&vpclab(&["exec", "web1", "--", "ip", "-4", "-o", "addr"]));
+    assert!(!addrs.contains(web1_public), "{addrs}");
+    assert!(addrs.contains("10.0.0."), "{addrs}");
+    down_clean(lab);
+}

@@ -786,6 +786,7 @@ traffic_mirroring:
     s3: {{ source: eni:web, target: t, filter: ok, session_number: 3 }}
     s4: {{ source: eni:web, target: t, filter: ok, session_number: 4 }}
     s5: {{ source: eni:mon, target: far, filter: ok, session_number: 1 }}
+    s6: {{ source: eni:web, target: t, filter: ok, session_number: 6 }}
 "#
     );
     assert_errors(
@@ -795,6 +796,7 @@ traffic_mirroring:
             "t.yaml:29:67: traffic_mirroring.sessions.s2.session_number: session number 1 is already used on web (line 28): session numbers are unique per source",
             "t.yaml:31:19: traffic_mirroring.sessions.s4.source: web is already the source of 3 sessions: AWS allows at most 3 per source ENI",
             "t.yaml:32:36: traffic_mirroring.sessions.s5.target: the target's ENI far is in vpc b, neither the source mon's vpc a nor a VPC peered with it in the same region",
+            "t.yaml:33:19: traffic_mirroring.sessions.s6.source: web is already the source of 3 sessions: AWS allows at most 3 per source ENI",
         ],
     );
 }
