@@ -399,6 +399,9 @@ impl<T: Trace> Ctx<'_, T> {
             SgVerdict::Related
         } else {
             match rules::sg_allows(self.lab, eni, direction, &self.key) {
+                Some((group, rule)) if rules::untracked(self.lab, eni, direction, &self.key) => {
+                    SgVerdict::Untracked { group, rule }
+                }
                 Some((group, rule)) => {
                     self.flows.track(tag, &self.key, self.now);
                     SgVerdict::Rule { group, rule }

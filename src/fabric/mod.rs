@@ -16,6 +16,8 @@ mod verdict;
 mod internet_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod untracked_tests;
 
 /// IANA protocol numbers the rules and the tracking treat specially (the wire layer's).
 pub mod proto {

@@ -140,7 +140,7 @@ fn describe(lab: &Compiled, key: &FlowKey, hop: &Hop) -> String {
             let eni = &instance.name;
             let dir = direction.as_str();
             match verdict {
-                SgVerdict::Rule { group, rule } => {
+                SgVerdict::Rule { group, rule } | SgVerdict::Untracked { group, rule } => {
                     let sg = &l.security_groups[group];
                     let r = match direction {
                         Direction::Inbound => &sg.ingress[rule],
@@ -154,8 +154,13 @@ fn describe(lab: &Compiled, key: &FlowKey, hop: &Hop) -> String {
                         Direction::Inbound => "from",
                         Direction::Outbound => "to",
                     };
+                    let untracked = if matches!(verdict, SgVerdict::Untracked { .. }) {
+                        " (untracked: rules open to all addresses admit it both ways)"
+                    } else {
+                        ""
+                    };
                     format!(
-                        "security group sg:{} {dir} (eni:{eni}): rule {} ({} {side} {peer}) allows {packet}",
+                        "security group sg:{} {dir} (eni:{eni}): rule {} ({} {side} {peer}) allows {packet}{untracked}",
                         sg.name,
                         rule + 1,
                         rule_words(r.protocol, r.ports, r.icmp_type, r.icmp_code),
@@ -286,7 +291,7 @@ pub(super) fn component(lab: &Compiled, hop: &Hop) -> Option<String> {
             Some(format!("subnet:{}", l.subnets[s].name))
         }
         Hop::SecurityGroup {
-            verdict: SgVerdict::Rule { group, .. },
+            verdict: SgVerdict::Rule { group, .. } | SgVerdict::Untracked { group, .. },
             ..
         } => Some(format!("sg:{}", l.security_groups[group].name)),
         Hop::SecurityGroup { .. } => None,

@@ -3,7 +3,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::proto::ICMP as PROTO_ICMP;
+use super::proto::{ICMP as PROTO_ICMP, TCP as PROTO_TCP, UDP as PROTO_UDP};
 use crate::scenario::{AclRule, InstanceId, NetworkAcl, Protocol, SecurityGroupId, SgPeer};
 use crate::wire::FlowKey;
 
@@ -68,6 +68,68 @@ pub fn sg_allows(
         }
     }
     None
+}
+
+/// True when a TCP or UDP packet the groups of `eni` allow in `direction` belongs to an
+/// untracked flow (aws-rules.md §2.3): the flow is admitted by a rule open to all addresses
+/// while the other direction has a rule open to all addresses on all ports. Checked from
+/// either end of the flow (the request, or the reply of a request so admitted), so that both
+/// directions of one flow agree. Untracked flows pass by those open rules alone, which is why
+/// removing the admitting rule cuts them at once. ICMP and other protocols are always tracked.
+pub fn untracked(lab: &Compiled, eni: InstanceId, direction: Direction, key: &FlowKey) -> bool {
+    if !matches!(key.protocol, PROTO_TCP | PROTO_UDP) {
+        return false;
+    }
+    let opposite = match direction {
+        Direction::Inbound => Direction::Outbound,
+        Direction::Outbound => Direction::Inbound,
+    };
+    (admitted_from_anywhere(lab, eni, direction, key) && open_to_all(lab, eni, opposite, key))
+        || (admitted_from_anywhere(lab, eni, opposite, &key.reversed())
+            && open_to_all(lab, eni, direction, key))
+}
+
+/// The rules of `eni`'s groups in `direction`.
+fn sg_rules(
+    lab: &Compiled,
+    eni: InstanceId,
+    direction: Direction,
+) -> impl Iterator<Item = &crate::scenario::SgRule> {
+    lab.lab.instances[eni]
+        .security_groups
+        .iter()
+        .flat_map(move |&g| {
+            let sg = &lab.lab.security_groups[g];
+            match direction {
+                Direction::Inbound => sg.ingress.iter(),
+                Direction::Outbound => sg.egress.iter(),
+            }
+        })
+}
+
+fn open_cidr(peer: SgPeer) -> bool {
+    matches!(peer, SgPeer::Cidr(net) if net.prefix_len() == 0)
+}
+
+/// A rule open to all addresses allows the packet.
+fn admitted_from_anywhere(
+    lab: &Compiled,
+    eni: InstanceId,
+    direction: Direction,
+    key: &FlowKey,
+) -> bool {
+    sg_rules(lab, eni, direction).any(|r| {
+        open_cidr(r.peer) && matches_packet(r.protocol, r.ports, r.icmp_type, r.icmp_code, key)
+    })
+}
+
+/// A rule open to all addresses on all ports of the packet's protocol.
+fn open_to_all(lab: &Compiled, eni: InstanceId, direction: Direction, key: &FlowKey) -> bool {
+    sg_rules(lab, eni, direction).any(|r| {
+        open_cidr(r.peer)
+            && r.protocol.matches(key.protocol)
+            && r.ports == crate::scenario::PortRange::ALL
+    })
 }
 
 /// The rule of `acl` that decides the packet in `direction` (first match by rule number, else

@@ -224,6 +224,9 @@ impl Direction {
 pub enum SgVerdict {
     /// Rule `rule` (index in that direction's list) of group `group` allows it.
     Rule { group: SecurityGroupId, rule: usize },
+    /// As `Rule`, but the flow is not tracked: open rules admit it both ways, so a rule change
+    /// cuts it at once (aws-rules.md §2.3).
+    Untracked { group: SecurityGroupId, rule: usize },
     /// It belongs to a connection this interface tracks: it passes whatever the rules say.
     Tracked,
     /// An ICMP error quoting a tracked connection of this interface: it passes as related.
