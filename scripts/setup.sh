@@ -9,9 +9,9 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
-# Tools the lab's hosts and tests run: ip, ping, curl, iperf3, tcpdump, ps/pkill, and OpenSSH
-# (the `ssh` service starts its own sshd inside hosts; the machine's sshd is never used).
-packages=(iproute2 iputils-ping curl iperf3 tcpdump procps ca-certificates
+# Tools the lab's hosts and tests run: ip, ping, curl, iperf3, tcpdump, ps/pkill, dig, and
+# OpenSSH (the `ssh` service starts its own sshd inside hosts; the machine's sshd is never used).
+packages=(iproute2 iputils-ping curl iperf3 tcpdump procps ca-certificates dnsutils
           openssh-client openssh-server)
 missing=()
 for p in "${packages[@]}"; do
@@ -36,14 +36,18 @@ if [ "${#missing[@]}" -gt 0 ]; then
     fi
 fi
 
-# DuckDB (from PyPI) is the SQL engine the flow-log test queries the delivered files with,
-# as Athena would.
-if ! python3 -c 'import duckdb' 2>/dev/null; then
+# From PyPI: DuckDB, the SQL engine the flow-log test queries the delivered files with (as
+# Athena would); moto's server, which plays the lab's AWS services (S3, DynamoDB, ...); and
+# the AWS CLI, the real client run against them.
+pip_install() {
     if ! python3 -m pip --version >/dev/null 2>&1; then
         apt-get install -y -qq --no-install-recommends python3 python3-pip >/dev/null
     fi
-    python3 -m pip install -q duckdb 2>/dev/null || python3 -m pip install -q --break-system-packages duckdb
-fi
+    python3 -m pip install -q "$@" 2>/dev/null || python3 -m pip install -q --break-system-packages "$@"
+}
+python3 -c 'import duckdb' 2>/dev/null || pip_install duckdb
+python3 -c 'import moto.server' 2>/dev/null || pip_install 'moto[server]'
+command -v aws >/dev/null 2>&1 || pip_install awscli
 
 if ! command -v cargo >/dev/null 2>&1; then
     if [ -x "$HOME/.cargo/bin/cargo" ]; then

@@ -297,7 +297,7 @@ fn host_files_resolve_names_inside_the_namespace() {
     let ns = &names.0[0];
     netns::create(ns).expect("create");
     let hosts = vec![("web1".to_string(), A_IP), ("db1".to_string(), B_IP)];
-    netns::write_host_files(ns, &hosts, Some(Ipv4Addr::new(192, 0, 2, 2))).expect("write");
+    netns::write_host_files(ns, &hosts, Some(Ipv4Addr::new(192, 0, 2, 2)), None).expect("write");
     let getent = |name: &str| {
         let out = Command::new("ip")
             .args(["netns", "exec", ns, "getent", "hosts", name])
@@ -317,7 +317,7 @@ fn host_files_resolve_names_inside_the_namespace() {
     assert!(resolv.contains("nameserver 192.0.2.2\n"), "{resolv}");
 
     // Rewriting without a nameserver leaves none (the machine's resolver does not leak in).
-    netns::write_host_files(ns, &hosts, None).expect("rewrite");
+    netns::write_host_files(ns, &hosts, None, None).expect("rewrite");
     let resolv = std::fs::read_to_string(format!("/etc/netns/{ns}/resolv.conf")).unwrap();
     assert!(!resolv.contains("nameserver"), "{resolv}");
 

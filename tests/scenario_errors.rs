@@ -499,8 +499,7 @@ fn rule_values() {
 
 #[test]
 fn documented_but_unsupported_keys() {
-    let text = r#"services: { s3: {} }
-sites: {}
+    let text = r#"sites: { dc: {} }
 vpcs:
   a:
     cidr: 10.0.0.0/16
@@ -514,11 +513,11 @@ vpcs:
     assert_errors(
         text,
         &[
-            "t.yaml:1:1: services: `services` is not supported yet by this version of vpclab",
-            "t.yaml:6:5: vpcs.a.egress_only_internet_gateway: `egress_only_internet_gateway` is not supported yet by this version of vpclab",
-            "t.yaml:9:41: vpcs.a.subnets.a1.ipv6: `ipv6` is not supported yet by this version of vpclab",
-            "t.yaml:10:27: vpcs.a.route_tables.rt.propagate: `propagate` is not supported yet by this version of vpclab",
-            "t.yaml:11:37: vpcs.a.instances.web.ipv6: `ipv6` is not supported yet by this version of vpclab",
+            "t.yaml:1:1: sites: `sites` is not supported yet by this version of vpclab",
+            "t.yaml:5:5: vpcs.a.egress_only_internet_gateway: `egress_only_internet_gateway` is not supported yet by this version of vpclab",
+            "t.yaml:8:41: vpcs.a.subnets.a1.ipv6: `ipv6` is not supported yet by this version of vpclab",
+            "t.yaml:9:27: vpcs.a.route_tables.rt.propagate: `propagate` is not supported yet by this version of vpclab",
+            "t.yaml:10:37: vpcs.a.instances.web.ipv6: `ipv6` is not supported yet by this version of vpclab",
         ],
     );
 }
@@ -797,6 +796,45 @@ traffic_mirroring:
             "t.yaml:31:19: traffic_mirroring.sessions.s4.source: web is already the source of 3 sessions: AWS allows at most 3 per source ENI",
             "t.yaml:32:36: traffic_mirroring.sessions.s5.target: the target's ENI far is in vpc b, neither the source mon's vpc a nor a VPC peered with it in the same region",
             "t.yaml:33:19: traffic_mirroring.sessions.s6.source: web is already the source of 3 sessions: AWS allows at most 3 per source ENI",
+        ],
+    );
+}
+
+#[test]
+fn service_and_endpoint_rules() {
+    let text = r#"services:
+  s3: { region: us-east-1 }
+  queue: { service: sqs }
+  s3-eu: { service: s3, region: eu-west-1 }
+vpcs:
+  a:
+    cidr: 10.0.0.0/16
+    route_tables:
+      rt:
+        routes: [{ destination: 10.9.0.0/16, target: vpce:x }]
+      rt2: {}
+    endpoints:
+      e1: { service: s3, type: gateway, route_tables: [rt, nope, rt] }
+      e2: { service: s3, type: gateway, route_tables: [rt] }
+      e3: { service: queue, type: gateway }
+      e4: { service: s3-eu, type: gateway }
+      e5: { service: ghost, type: gateway }
+      e6: { service: s3, type: interface, subnets: [x] }
+      e7: { service: s3, type: tunnel }
+"#;
+    assert_errors(
+        text,
+        &[
+            "t.yaml:10:54: vpcs.a.route_tables.rt.routes[0].target: route target `vpce:x`: a gateway endpoint adds its routes itself, to the tables its `route_tables:` names",
+            "t.yaml:13:60: vpcs.a.endpoints.e1.route_tables[1]: unknown route table `nope`; route tables of vpc a: rt, rt2, a-main",
+            "t.yaml:13:66: vpcs.a.endpoints.e1.route_tables[2]: route table `rt` is listed twice",
+            "t.yaml:14:56: vpcs.a.endpoints.e2.route_tables[0]: route table `rt` already has endpoint e1 for pl:s3: one endpoint route per service and table",
+            "t.yaml:15:22: vpcs.a.endpoints.e3.service: service queue (sqs) has no gateway endpoint: AWS offers them for s3 and dynamodb only",
+            "t.yaml:16:22: vpcs.a.endpoints.e4.service: gateway endpoints are same-Region only: service s3-eu is in eu-west-1, vpc a in us-east-1",
+            "t.yaml:17:22: vpcs.a.endpoints.e5.service: unknown service `ghost`: declare it under `services:` (e.g. `services: { ghost: { region: us-east-1 } }`); services: queue, s3, s3-eu",
+            "t.yaml:18:32: vpcs.a.endpoints.e6.type: interface endpoints are not supported yet by this version of vpclab (gateway endpoints are)",
+            "t.yaml:18:43: vpcs.a.endpoints.e6.subnets: `subnets` is not supported yet by this version of vpclab",
+            "t.yaml:19:32: vpcs.a.endpoints.e7.type: invalid type `tunnel`: expected gateway or interface",
         ],
     );
 }

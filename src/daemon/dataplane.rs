@@ -1,6 +1,7 @@
 //! The packet loop: one task per host interface reads a packet, asks the decision function,
 //! and writes it to the destination's interface, then the copies traffic mirror sessions make
-//! of it (`mirror`). No allocation and no global lock per packet:
+//! of it (`mirror`); a query to the VPC's DNS resolver is answered on the spot instead
+//! (`resolver`). No allocation and no global lock per packet:
 //! the compiled lab is read through an `ArcSwap` and replaced whole on change; the connection
 //! table is sharded, reserved up front, and outlives recompiles (tracked flows survive a rule
 //! change, as in AWS).
@@ -14,6 +15,7 @@ use tun_rs::AsyncDevice;
 
 use super::flowlogs::{observe, FlowLogSink, FlowTrace};
 use super::mirror::Mirror;
+use super::resolver::Resolver;
 use crate::fabric::Direction::{Inbound, Outbound};
 use crate::fabric::{decide_packet, read_packet, Compiled, Conntrack, DropCode, Outcome};
 use crate::scenario::HostId;
@@ -109,6 +111,7 @@ pub async fn pump(
 ) {
     let mut buf = vec![0u8; BUFFER];
     let mut mirror = Mirror::new(slot);
+    let mut resolver = Resolver::default();
     loop {
         let n = match dev.recv(&mut buf).await {
             Ok(n) => n,
@@ -116,6 +119,12 @@ pub async fn pump(
             Err(_) => return,
         };
         let packet = &mut buf[..n];
+        // The VPC's DNS resolver answers before the decision: in AWS no SG or NACL filters
+        // what goes to it, no flow log records it, no mirror session copies it.
+        if let Some(reply) = resolver.answer(&shared, slot, packet) {
+            let _ = dev.send(reply).await;
+            continue;
+        }
         let (target, copies) = {
             let runtime = shared.load();
             let Some(from) = runtime.slot_host.get(slot).copied().flatten() else {

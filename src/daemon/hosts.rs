@@ -1,4 +1,5 @@
-//! Creating and removing one host: its namespace, its `eth0`, its services, its `run:` command.
+//! Creating and removing one host: its namespace, its `eth0`, its services, an instance's
+//! metadata listener, its `run:` command.
 //! Every object is recorded in the lab state as soon as it exists.
 
 use std::net::Ipv4Addr;
@@ -9,8 +10,11 @@ use anyhow::Context as _;
 use tokio::task::JoinHandle;
 use tun_rs::AsyncDevice;
 
+use super::aws_services;
+use super::metadata;
 use super::state::{lab_dir, HostRecord, LabState};
 use crate::netns;
+use crate::scenario::dns::internal_domain;
 use crate::scenario::{HostId, HostRef, Lab, Service};
 
 /// Instances get AWS's jumbo MTU inside a VPC.
@@ -29,6 +33,8 @@ pub struct HostSpec {
     pub mtu: u16,
     pub services: Vec<Service>,
     pub run: Option<String>,
+    /// Serves a simulated AWS service: `up` waits until it listens.
+    pub service_host: bool,
 }
 
 impl HostSpec {
@@ -45,14 +51,24 @@ impl HostSpec {
             // No neighbour on its link: every packet goes to the fabric, which decides it.
             HostRef::Internet(..) => (32, INTERNET_GATEWAY_HINT, INTERNET_MTU),
         };
+        let service_host = match host {
+            HostRef::Internet(n, _) => lab.services.iter().any(|s| s.host == n),
+            HostRef::Instance(..) => false,
+        };
+        let (services, run) = if service_host {
+            aws_services::server()
+        } else {
+            (host.services().to_vec(), host.run().map(str::to_string))
+        };
         HostSpec {
             name: host.name().to_string(),
             ip: host.ip(),
             prefix,
             gateway,
             mtu,
-            services: host.services().to_vec(),
-            run: host.run().map(str::to_string),
+            services,
+            run,
+            service_host,
         }
     }
 }
@@ -72,6 +88,8 @@ pub struct Host {
     pub spec: HostSpec,
     /// Its packet loop and its service tasks.
     pub tasks: Vec<JoinHandle<()>>,
+    /// An instance's metadata listener (169.254.169.254:80 on its `lo`), until it is served.
+    pub metadata: Option<std::net::TcpListener>,
 }
 
 /// Builds host `id` of `lab`, recording each object in `state` as it is created.
@@ -94,8 +112,19 @@ pub fn create_host(
     let bound = netns::bind_services(&ns, name, &spec.services)
         .with_context(|| format!("start services of host {name}"))?;
     let tasks = netns::spawn_all(bound);
+    // Bound before `run:` starts, so the metadata service is there when it looks.
+    let metadata = match lab.host(id) {
+        HostRef::Instance(..) => Some(
+            netns::listen_on_lo(&ns, metadata::ADDRESS, metadata::PORT)
+                .with_context(|| format!("start the metadata service of {name}"))?,
+        ),
+        HostRef::Internet(..) => None,
+    };
     if let Some(command) = &spec.run {
         start_command(&lab.name, &ns, name, command)?;
+    }
+    if spec.service_host {
+        wait_listening(&ns, name, spec.ip)?;
     }
     state.hosts.push(record(lab, id, &ns));
     state.save()?;
@@ -106,6 +135,7 @@ pub fn create_host(
         device,
         spec,
         tasks,
+        metadata,
     })
 }
 
@@ -136,6 +166,23 @@ fn record(lab: &Lab, id: HostId, ns: &str) -> HostRecord {
     }
 }
 
+/// Waits until a service host answers TCP on its port, so that the lab is usable when `up`
+/// returns (moto's server takes a few seconds to start).
+fn wait_listening(ns: &str, name: &str, ip: Ipv4Addr) -> anyhow::Result<()> {
+    let start = std::time::Instant::now();
+    let port = aws_services::SERVICE_PORT;
+    while start.elapsed() < aws_services::READY_TIMEOUT {
+        if netns::probe_tcp(ns, ip, port, std::time::Duration::from_millis(300)) {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    anyhow::bail!(
+        "service {name} does not listen on {ip}:{port} after {} s (see its log in the lab's state folder)",
+        aws_services::READY_TIMEOUT.as_secs()
+    )
+}
+
 /// Starts `run:` inside the host, detached; its output goes to HOST.log in the state folder.
 /// It is stopped by `down`, which kills every process in the lab's namespaces.
 fn start_command(lab: &str, ns: &str, host: &str, command: &str) -> anyhow::Result<()> {
@@ -161,6 +208,7 @@ pub fn remove_host(state: &mut LabState, host: Host) -> anyhow::Result<()> {
     drop(host.device);
     netns::kill_all_in(&host.netns);
     netns::delete(&host.netns).with_context(|| format!("delete namespace {}", host.netns))?;
+    netns::ssh::remove_client_config(&host.netns)?;
     netns::remove_host_files(&host.netns)?;
     state.namespaces.retain(|n| n != &host.netns);
     state.etc_dirs.retain(|n| n != &host.netns);
@@ -169,7 +217,9 @@ pub fn remove_host(state: &mut LabState, host: Host) -> anyhow::Result<()> {
 }
 
 /// Writes /etc/netns/NS/{hosts,resolv.conf} of every host so that names of the lab resolve:
-/// host names to their own addresses, internet hosts' DNS names to theirs.
+/// host names to their own addresses, internet hosts' DNS names to theirs; an instance of a
+/// VPC with DNS on also asks its VPC's resolver (base + 2), with its region's internal domain
+/// as the search domain, as AWS's default DHCP options set.
 pub fn write_all_host_files(state: &mut LabState, lab: &Lab) -> anyhow::Result<()> {
     let mut names: Vec<(String, Ipv4Addr)> = (0..lab.host_count())
         .map(|id| (lab.host(id).name().to_string(), lab.host(id).ip()))
@@ -186,7 +236,15 @@ pub fn write_all_host_files(state: &mut LabState, lab: &Lab) -> anyhow::Result<(
             state.etc_dirs.push(ns.clone());
             state.save()?;
         }
-        netns::write_host_files(&ns, &names, None)
+        let (nameserver, search) = match lab.host(id) {
+            HostRef::Instance(_, i) => {
+                let vpc = &lab.vpcs[i.vpc];
+                let nameserver = vpc.resolver();
+                (nameserver, nameserver.map(|_| internal_domain(&vpc.region)))
+            }
+            HostRef::Internet(..) => (None, None),
+        };
+        netns::write_host_files(&ns, &names, nameserver, search.as_deref())
             .with_context(|| format!("write /etc/netns/{ns}"))?;
     }
     Ok(())

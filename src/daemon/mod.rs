@@ -1,12 +1,16 @@
 //! Daemon layer: the tokio runtime that owns the TUN devices and carries out verdicts, the
 //! control socket, and the lab's state record.
 
+mod aws_services;
 pub mod control;
 mod dataplane;
 pub mod flowlogs;
 mod hosts;
+mod metadata;
 mod mirror;
+mod resolver;
 mod run;
+mod ssh;
 pub mod state;
 pub mod teardown;
 

@@ -14,6 +14,7 @@ use super::control::{Reply, Request};
 use super::dataplane::{pump, sweep, Counters, Runtime, Tracking};
 use super::flowlogs::FlowLogSink;
 use super::hosts::{create_host, remove_host, write_all_host_files, Host, HostSpec};
+use super::ssh;
 use super::state::{control_socket, process_start_time, scenario_copy, LabState};
 use super::teardown::{remove_recorded, Removed};
 use crate::fabric::{explain, probe_key, Compiled};
@@ -103,6 +104,9 @@ async fn build(lab: Lab, mut state: LabState) -> Result<Daemon, (anyhow::Error, 
     if let Err(e) = write_all_host_files(&mut state, &lab) {
         return Err((e, state));
     }
+    if let Err(e) = ssh::set_up(&mut state, &lab, 0..lab.host_count()).await {
+        return Err((e, state));
+    }
     let shared = Arc::new(ArcSwap::from_pointee(runtime_for(&lab, &hosts)));
     let counters = Arc::new(Counters::default());
     let tracking = Arc::new(Tracking::new());
@@ -126,10 +130,16 @@ async fn build(lab: Lab, mut state: LabState) -> Result<Daemon, (anyhow::Error, 
     Ok(daemon)
 }
 
+/// Starts the packet loop of host `name`, and the metadata service of an instance.
 fn start_pump(daemon: &mut Daemon, name: &str) {
     let Some(host) = daemon.hosts.get_mut(name) else {
         return;
     };
+    if let Some(listener) = host.metadata.take() {
+        let shared = daemon.shared.clone();
+        host.tasks
+            .push(super::metadata::spawn(listener, name.to_string(), shared));
+    }
     let task = tokio::spawn(pump(
         host.slot,
         host.device.clone(),
@@ -302,11 +312,13 @@ async fn apply(daemon: &mut Daemon) -> anyhow::Result<Vec<String>> {
             changes.push(format!("removed host {name}"));
         }
     }
+    let mut created = Vec::new();
     for id in 0..lab.host_count() {
         let name = lab.host(id).name().to_string();
         if daemon.hosts.contains_key(&name) {
             continue;
         }
+        created.push(id);
         let slot = daemon.next_slot;
         daemon.next_slot += 1;
         let host = create_host(&mut daemon.state, &lab, id, slot)?;
@@ -315,6 +327,7 @@ async fn apply(daemon: &mut Daemon) -> anyhow::Result<Vec<String>> {
         changes.push(format!("created host {name}"));
     }
     write_all_host_files(&mut daemon.state, &lab)?;
+    ssh::set_up(&mut daemon.state, &lab, created).await?;
     if lab != daemon.lab {
         changes.push("updated routes and rules".to_string());
     }

@@ -52,6 +52,10 @@ pub fn remove_recorded(state: &LabState, removed: &mut Removed) -> anyhow::Resul
         }
     }
     for ns in &state.etc_dirs {
+        // The ssh client folder first: the host folder is removed only when empty.
+        if let Err(e) = netns::ssh::remove_client_config(ns) {
+            errors.push(e.to_string());
+        }
         match netns::remove_host_files(ns) {
             Ok(()) => removed.etc_dirs += 1,
             Err(e) => errors.push(e.to_string()),

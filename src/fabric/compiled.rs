@@ -8,8 +8,8 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use crate::scenario::{
-    HostId, InstanceId, Lab, MirrorSessionId, NatGatewayId, PeeringId, RouteTarget,
-    SecurityGroupId, VpcId,
+    EndpointId, HostId, InstanceId, InternetHostId, Lab, MirrorSessionId, NatGatewayId, PeeringId,
+    RouteTarget, SecurityGroupId, VpcId,
 };
 
 use super::conntrack::EniTag;
@@ -30,6 +30,7 @@ pub enum CompiledTarget {
     Peering(PeeringId),
     InternetGateway,
     NatGateway(NatGatewayId),
+    GatewayEndpoint(EndpointId),
 }
 
 /// Who a public IPv4 of the lab belongs to.
@@ -66,6 +67,8 @@ pub struct Compiled {
     internet: HashMap<Ipv4Addr, HostId>,
     /// Per NAT gateway: a tag from its name, so translations survive a recompile.
     nat_tags: Vec<u64>,
+    /// Per internet host: the gateway endpoints whose service it serves.
+    endpoints_of_host: Vec<Vec<EndpointId>>,
     /// Per instance: the traffic mirror sessions whose source it is, by ascending session
     /// number (the order AWS tries them in).
     mirror_sessions: Vec<Vec<MirrorSessionId>>,
@@ -90,6 +93,7 @@ impl Compiled {
                         RouteTarget::Peering(p) => CompiledTarget::Peering(p),
                         RouteTarget::InternetGateway => CompiledTarget::InternetGateway,
                         RouteTarget::NatGateway(g) => CompiledTarget::NatGateway(g),
+                        RouteTarget::GatewayEndpoint(e) => CompiledTarget::GatewayEndpoint(e),
                     },
                     route: RouteRef::Declared(i),
                 });
@@ -128,6 +132,10 @@ impl Compiled {
             .map(|n| (lab.internet.hosts[n].ip, lab.internet_host_id(n)))
             .collect();
         let nat_tags = lab.nat_gateways.iter().map(|g| name_tag(&g.name)).collect();
+        let mut endpoints_of_host = vec![Vec::new(); lab.internet.hosts.len()];
+        for (id, e) in lab.endpoints.iter().enumerate() {
+            endpoints_of_host[lab.services[e.service].host].push(id);
+        }
         let mut mirror_sessions = vec![Vec::new(); lab.instances.len()];
         for (id, session) in lab.mirror_sessions.iter().enumerate() {
             mirror_sessions[session.source].push(id);
@@ -144,6 +152,7 @@ impl Compiled {
             public,
             internet,
             nat_tags,
+            endpoints_of_host,
             mirror_sessions,
         }
     }
@@ -210,6 +219,21 @@ impl Compiled {
             .iter()
             .find(|g| g.vpc == vpc && g.private_ip == addr)
             .map(|g| g.public_ip)
+    }
+
+    /// The gateway endpoints whose service internet host `n` serves.
+    pub fn endpoints_of_host(&self, n: InternetHostId) -> &[EndpointId] {
+        &self.endpoints_of_host[n]
+    }
+
+    /// The connection-tracking identity of a gateway endpoint: it has no interface, but it
+    /// must know which VPC a service's reply goes back to.
+    pub fn endpoint_tag(&self, endpoint: EndpointId) -> EniTag {
+        let e = &self.lab.endpoints[endpoint];
+        EniTag {
+            vpc: self.vpc_tags[e.vpc] ^ name_tag(&e.name),
+            addr: self.lab.services[e.service].prefix_list.network(),
+        }
     }
 
     /// The translation identity of a NAT gateway.

@@ -11,7 +11,9 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use crate::scenario::{HostId, HostRef, InstanceId, NatGatewayId, SubnetId, VpcId};
+use crate::scenario::{
+    EndpointId, HostId, HostRef, InstanceId, InternetHostId, NatGatewayId, SubnetId, VpcId,
+};
 use crate::wire::FlowKey;
 
 use super::compiled::{CompiledTarget, PublicOwner};
@@ -145,7 +147,7 @@ impl<T: Trace> Ctx<'_, T> {
             HostRef::Instance(id, _) => self.send_from_instance(id),
             HostRef::Internet(n, _) => {
                 self.trace.hop(Hop::FromInternet(n));
-                self.internet()
+                self.send_from_internet(n)
             }
         }
     }
@@ -206,7 +208,50 @@ impl<T: Trace> Ctx<'_, T> {
             }
             CompiledTarget::InternetGateway => self.igw_egress(vpc),
             CompiledTarget::NatGateway(gateway) => self.nat_outbound(subnet_id, gateway),
+            CompiledTarget::GatewayEndpoint(endpoint) => self.gateway_endpoint(endpoint),
         }
+    }
+
+    /// Through gateway endpoint `endpoint` straight to its service, the source unchanged (the
+    /// service sees the private address). No security group, no translation; the flow is
+    /// remembered so the service's reply finds its way back into this VPC.
+    fn gateway_endpoint(&mut self, endpoint: EndpointId) -> Outcome {
+        let lab = self.lab;
+        if !self.cross_gateway() {
+            return Outcome::Drop(DropCode::NoPath);
+        }
+        let echo = self.key.protocol == proto::ICMP && self.key.icmp_type == 8;
+        if self.key.protocol != proto::TCP && !echo {
+            return Outcome::Drop(DropCode::VpceGatewayProtocolRestriction);
+        }
+        self.trace.hop(Hop::GatewayEndpoint {
+            endpoint,
+            direction: Direction::Outbound,
+        });
+        let service = &lab.lab.services[lab.lab.endpoints[endpoint].service];
+        self.flows
+            .track(lab.endpoint_tag(endpoint), &self.key, self.now);
+        self.trace.hop(Hop::ToInternet(service.host));
+        Outcome::Deliver(lab.lab.internet_host_id(service.host))
+    }
+
+    /// A packet from internet host `n`: a service answering through a gateway endpoint goes
+    /// back into the endpoint's VPC; everything else crosses the internet.
+    fn send_from_internet(&mut self, n: InternetHostId) -> Outcome {
+        let lab = self.lab;
+        for &endpoint in lab.endpoints_of_host(n) {
+            if self
+                .flows
+                .refresh(lab.endpoint_tag(endpoint), &self.key, self.now)
+            {
+                self.trace.hop(Hop::GatewayEndpoint {
+                    endpoint,
+                    direction: Direction::Inbound,
+                });
+                return self.enter_vpc(lab.lab.endpoints[endpoint].vpc);
+            }
+        }
+        self.internet()
     }
 
     /// Counts a gateway crossed; false once the path has crossed too many to be anything but

@@ -210,3 +210,53 @@ fn a_nat_gateway_runs_out_of_ports_toward_one_destination() {
         "NGW_ERROR_PORT_ALLOCATION"
     );
 }
+
+const ENDPOINT_LAB: &str = r#"
+name: vpce
+services: { s3: { region: us-east-1 } }
+vpcs:
+  a:
+    cidr: 10.0.0.0/16
+    subnets: { s: { cidr: 10.0.1.0/24, route_table: rt } }
+    route_tables: { rt: {} }
+    endpoints: { e: { service: s3, type: gateway, route_tables: [rt] } }
+    instances: { app: { subnet: s, private_ip: 10.0.1.10 } }
+"#;
+
+#[test]
+fn a_gateway_endpoint_carries_tcp_to_its_service_untranslated_and_the_reply_back() {
+    let l = Compiled::new(load_str(ENDPOINT_LAB, "vpce.yaml").unwrap_or_else(|e| panic!("{e}")));
+    let flows = Conntrack::scratch();
+    let s3 = l.lab.services[0].prefix_list.network();
+    let request = tcp([10, 0, 1, 10], 40000, s3.octets(), 80, SYN);
+    let (out, got) = send(&l, &flows, "app", request);
+    assert_eq!(out, Outcome::Deliver(host(&l, "s3")));
+    assert_eq!(got, request, "the service sees the private address");
+    let reply = tcp(s3.octets(), 80, [10, 0, 1, 10], 40000, SYN_ACK);
+    let mut hops = Vec::new();
+    let out = decide(
+        &l,
+        &flows,
+        Duration::ZERO,
+        host(&l, "s3"),
+        &reply,
+        &mut hops,
+    );
+    assert_eq!(out, Outcome::Deliver(host(&l, "app")));
+    assert!(hops.contains(&Hop::GatewayEndpoint {
+        endpoint: 0,
+        direction: Direction::Inbound
+    }));
+    // The service cannot open a connection into the VPC: private addresses are not on the
+    // internet, and only replies come back through the endpoint.
+    let knock = tcp(s3.octets(), 5000, [10, 0, 1, 10], 22, SYN);
+    let (out, _) = send(&l, &flows, "s3", knock);
+    assert_eq!(out, Outcome::Drop(DropCode::NoRouteToDestination));
+    let udp = FlowKey {
+        protocol: 17,
+        tcp_flags: 0,
+        ..tcp([10, 0, 1, 10], 40000, s3.octets(), 53, 0)
+    };
+    let (out, _) = send(&l, &flows, "app", udp);
+    assert_eq!(out, Outcome::Drop(DropCode::VpceGatewayProtocolRestriction));
+}

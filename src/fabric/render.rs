@@ -102,8 +102,15 @@ fn describe(lab: &Compiled, key: &FlowKey, hop: &Hop) -> String {
                         crate::scenario::RouteTarget::NatGateway(g) => {
                             format!("nat:{}", l.nat_gateways[g].name)
                         }
+                        crate::scenario::RouteTarget::GatewayEndpoint(e) => {
+                            format!("vpce:{}", l.endpoints[e].name)
+                        }
                     };
-                    (r.destination.to_string(), target)
+                    let destination = match r.prefix_list {
+                        Some(s) => format!("pl:{} ({})", l.services[s].name, r.destination),
+                        None => r.destination.to_string(),
+                    };
+                    (destination, target)
                 }
             };
             format!(
@@ -260,6 +267,25 @@ fn describe(lab: &Compiled, key: &FlowKey, hop: &Hop) -> String {
                 ),
             }
         }
+        Hop::GatewayEndpoint {
+            endpoint,
+            direction,
+        } => {
+            let e = &l.endpoints[endpoint];
+            let service = &l.services[e.service];
+            match direction {
+                Direction::Outbound => format!(
+                    "gateway endpoint vpce:{} to {} ({}): no security group, no translation, no charge",
+                    e.name,
+                    service.name,
+                    service.dns_name()
+                ),
+                Direction::Inbound => format!(
+                    "gateway endpoint vpce:{}: the reply of {} back into vpc {}",
+                    e.name, service.name, l.vpcs[e.vpc].name
+                ),
+            }
+        }
         Hop::NatGateway {
             gateway,
             direction,
@@ -301,6 +327,9 @@ pub(super) fn component(lab: &Compiled, hop: &Hop) -> Option<String> {
         }
         Hop::InternetGateway { vpc, .. } => Some(format!("igw:{}", l.vpcs[vpc].name)),
         Hop::NatGateway { gateway, .. } => Some(format!("nat:{}", l.nat_gateways[gateway].name)),
+        Hop::GatewayEndpoint { endpoint, .. } => {
+            Some(format!("vpce:{}", l.endpoints[endpoint].name))
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 use std::net::Ipv4Addr;
 
 use crate::scenario::{
-    InstanceId, InternetHostId, NatGatewayId, NetworkAclId, PeeringId, RouteTableId,
+    EndpointId, InstanceId, InternetHostId, NatGatewayId, NetworkAclId, PeeringId, RouteTableId,
     SecurityGroupId, SubnetId, VpcId,
 };
 
@@ -44,10 +44,12 @@ pub enum DropCode {
     NgwErrorPortAllocation,
     /// The path loops (e.g. a NAT gateway's subnet routes back to a NAT gateway).
     NoPath,
+    /// A gateway endpoint carries TCP and ICMP echo only.
+    VpceGatewayProtocolRestriction,
 }
 
 impl DropCode {
-    pub const ALL: [DropCode; 15] = [
+    pub const ALL: [DropCode; 16] = [
         DropCode::NoRouteToDestination,
         DropCode::BadStateRoute,
         DropCode::PcxRequiresAddressInVpcCidr,
@@ -63,6 +65,7 @@ impl DropCode {
         DropCode::NgwNoInboundInitiation,
         DropCode::NgwErrorPortAllocation,
         DropCode::NoPath,
+        DropCode::VpceGatewayProtocolRestriction,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -84,6 +87,7 @@ impl DropCode {
             DropCode::NgwNoInboundInitiation => "NGW_NO_INBOUND_INITIATION",
             DropCode::NgwErrorPortAllocation => "NGW_ERROR_PORT_ALLOCATION",
             DropCode::NoPath => "NO_PATH",
+            DropCode::VpceGatewayProtocolRestriction => "VPCE_GATEWAY_PROTOCOL_RESTRICTION",
         }
     }
 
@@ -129,6 +133,9 @@ impl DropCode {
                 "the NAT gateway has no free source port left toward this destination (55,000 connections per destination)"
             }
             DropCode::NoPath => "the path loops back through a gateway it already crossed",
+            DropCode::VpceGatewayProtocolRestriction => {
+                "a gateway endpoint carries only TCP and ICMP echo to its service"
+            }
         }
     }
 }
@@ -192,6 +199,11 @@ pub enum Hop {
         direction: Direction,
         from: Ipv4Addr,
         to: Ipv4Addr,
+    },
+    /// It crossed this gateway endpoint, outbound to its service or inbound with the reply.
+    GatewayEndpoint {
+        endpoint: EndpointId,
+        direction: Direction,
     },
     /// It crossed this NAT gateway, which translated the source (outbound: inside address and
     /// port to the gateway's) or the destination (inbound: back to the inside ones).

@@ -92,6 +92,16 @@ pub enum NetnsError {
         source: io::Error,
     },
 
+    #[error("start sshd in netns {ns}: {reason}")]
+    Sshd { ns: String, reason: String },
+
+    #[error("listen on {addr} in netns {ns}: {source}")]
+    Listen {
+        ns: String,
+        addr: std::net::SocketAddr,
+        source: io::Error,
+    },
+
     #[error("hand {service} socket {addr} to the tokio runtime: {source}")]
     Serve {
         service: &'static str,

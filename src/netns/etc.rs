@@ -20,12 +20,14 @@ pub fn dir(ns: &str) -> PathBuf {
 }
 
 /// Writes `/etc/netns/NS/hosts` (localhost, then one `IP NAME` line per entry; callers list
-/// every host of the lab, the host itself included) and `/etc/netns/NS/resolv.conf` (the nameserver if any). Each file is replaced
-/// atomically, so a command starting meanwhile sees the old or the new file, never half.
+/// every host of the lab, the host itself included) and `/etc/netns/NS/resolv.conf` (the
+/// nameserver and the search domain, if any). Each file is replaced atomically, so a command
+/// starting meanwhile sees the old or the new file, never half.
 pub fn write_host_files(
     ns: &str,
     hosts: &[(String, Ipv4Addr)],
     nameserver: Option<Ipv4Addr>,
+    search: Option<&str>,
 ) -> Result<(), NetnsError> {
     valid_name(ns)?;
     let dir = dir(ns);
@@ -36,7 +38,8 @@ pub fn write_host_files(
         source,
     })?;
     write_atomic(ns, &dir.join("hosts"), &hosts_text(hosts))?;
-    write_atomic(ns, &dir.join("resolv.conf"), &resolv_text(nameserver))
+    let resolv = resolv_text(nameserver, search);
+    write_atomic(ns, &dir.join("resolv.conf"), &resolv)
 }
 
 /// The text of the hosts file.
@@ -50,10 +53,13 @@ fn hosts_text(hosts: &[(String, Ipv4Addr)]) -> String {
 
 /// The text of resolv.conf. Without a nameserver the file still exists, so the machine's own
 /// resolver configuration never leaks into the lab.
-fn resolv_text(nameserver: Option<Ipv4Addr>) -> String {
+fn resolv_text(nameserver: Option<Ipv4Addr>, search: Option<&str>) -> String {
     let mut text = String::from("# written by vpclab\n");
     if let Some(ns) = nameserver {
         let _ = writeln!(text, "nameserver {ns}");
+    }
+    if let Some(domain) = search {
+        let _ = writeln!(text, "search {domain}");
     }
     text.push_str("options timeout:1 attempts:2\n");
     text
@@ -135,7 +141,12 @@ mod tests {
 
     #[test]
     fn resolv_has_nameserver_only_when_given() {
-        assert!(resolv_text(Some(Ipv4Addr::new(10, 0, 0, 2))).contains("nameserver 10.0.0.2\n"));
-        assert!(!resolv_text(None).contains("nameserver"));
+        let text = resolv_text(Some(Ipv4Addr::new(10, 0, 0, 2)), Some("ec2.internal"));
+        assert!(
+            text.contains("nameserver 10.0.0.2\nsearch ec2.internal\n"),
+            "{text}"
+        );
+        assert!(!resolv_text(None, None).contains("nameserver"));
+        assert!(!resolv_text(None, None).contains("search"));
     }
 }

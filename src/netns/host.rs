@@ -110,7 +110,7 @@ async fn configure_links(ns: &str, gateway: Ipv4Addr) -> Result<(), NetnsError> 
     result
 }
 
-async fn link_index(handle: &Handle, ns: &str, ifname: &str) -> Result<u32, NetnsError> {
+pub(super) async fn link_index(handle: &Handle, ns: &str, ifname: &str) -> Result<u32, NetnsError> {
     let op = format!("look up link {ifname}");
     let found = handle
         .link()

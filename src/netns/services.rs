@@ -82,7 +82,8 @@ fn bind_one(
         Service::Http(p) => ("http", p),
         Service::Tcp(p) => ("tcp", p),
         Service::Udp(p) => ("udp", p),
-        Service::Icmp => return Ok(None),
+        // ICMP is the kernel's; sshd is a process of its own (the daemon's ssh module).
+        Service::Icmp | Service::Ssh(_) => return Ok(None),
     };
     let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
     let bound = match service {
@@ -90,7 +91,9 @@ fn bind_one(
             s.set_nonblocking(true)?;
             Ok(BoundService::Udp(s))
         }),
-        _ => std::net::TcpListener::bind(addr).and_then(|l| {
+        // SO_REUSEPORT: the host's own listeners on lo (the metadata service on port 80) share
+        // the port.
+        _ => super::loopback::listen_shared(addr).and_then(|l| {
             l.set_nonblocking(true)?;
             Ok(match service {
                 Service::Http(_) => BoundService::Http {
@@ -183,7 +186,7 @@ impl Ready {
 }
 
 /// Accepts forever, each connection in its own task, at most [`MAX_CONNECTIONS`] at once.
-async fn accept_loop<F, Fut>(listener: tokio::net::TcpListener, handler: F)
+pub async fn accept_loop<F, Fut>(listener: tokio::net::TcpListener, handler: F)
 where
     F: Fn(tokio::net::TcpStream) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,

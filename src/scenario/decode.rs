@@ -23,7 +23,6 @@ const TOP_KEYS: &[&str] = &[
     "expect",
 ];
 const TOP_UNSUPPORTED: &[&str] = &[
-    "services",
     "sites",
     "vpn_gateways",
     "vpn_connections",
@@ -47,7 +46,15 @@ const VPC_KEYS: &[&str] = &[
     "instances",
     "flow_logs",
 ];
-const VPC_UNSUPPORTED: &[&str] = &["ipv6", "egress_only_internet_gateway", "endpoints"];
+const VPC_UNSUPPORTED: &[&str] = &["ipv6", "egress_only_internet_gateway"];
+const ENDPOINT_KEYS: &[&str] = &[
+    "service",
+    "type",
+    "route_tables",
+    "subnets",
+    "security_groups",
+    "private_dns",
+];
 const SUBNET_KEYS: &[&str] = &[
     "cidr",
     "az",
@@ -97,6 +104,7 @@ pub(super) fn scenario(root: &Node<'_>, errs: &mut Errors) -> ScenarioRaw {
         peerings: Vec::new(),
         internet: InternetRaw::default(),
         mirroring: MirroringRaw::default(),
+        services: Vec::new(),
         expect: Vec::new(),
     };
     let Some(top) = root.map(errs, TOP_KEYS) else {
@@ -135,6 +143,15 @@ pub(super) fn scenario(root: &Node<'_>, errs: &mut Errors) -> ScenarioRaw {
     if let Some(n) = top.get("internet") {
         raw.internet = internet(n, errs);
     }
+    for (name, n) in top.get("services").map(|n| n.named(errs)).unwrap_or_default() {
+        if let Some(m) = n.map(errs, &["service", "region"]) {
+            raw.services.push(ServiceRaw {
+                kind: m.string(errs, "service", "a service name like s3 or dynamodb"),
+                region: m.string(errs, "region", "a region like us-east-1"),
+                name,
+            });
+        }
+    }
     if let Some(n) = top.get("traffic_mirroring") {
         raw.mirroring = mirroring(n, errs);
     }
@@ -163,9 +180,6 @@ fn vpc(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<VpcRaw> {
     for key in VPC_UNSUPPORTED {
         m.unsupported(errs, key);
     }
-    if let Some(n) = m.get("dns") {
-        n.boolean(errs);
-    }
     let cidrs = m
         .required(errs, "cidr", CIDR)
         .and_then(|n| n.strings(errs, CIDR));
@@ -181,7 +195,9 @@ fn vpc(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<VpcRaw> {
         instances: Vec::new(),
         flow_logs: Vec::new(),
         internet_gateway: m.boolean(errs, "internet_gateway"),
+        dns: m.boolean(errs, "dns"),
         nat_gateways: Vec::new(),
+        endpoints: Vec::new(),
     };
     for (name, n) in m.get("subnets").map(|n| n.named(errs)).unwrap_or_default() {
         raw.subnets.extend(subnet(name, &n, errs));
@@ -233,7 +249,38 @@ fn vpc(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<VpcRaw> {
             });
         }
     }
+    for (name, n) in m
+        .get("endpoints")
+        .map(|n| n.named(errs))
+        .unwrap_or_default()
+    {
+        raw.endpoints.extend(endpoint(name, &n, errs));
+    }
     Some(raw)
+}
+
+fn endpoint(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<EndpointRaw> {
+    let m = node.map(errs, ENDPOINT_KEYS)?;
+    let kind = required_string(&m, errs, "type", "gateway or interface");
+    if let Some(k) = kind.as_ref().filter(|k| k.value == "interface") {
+        errs.at(
+            k.pos,
+            &k.path,
+            "interface endpoints are not supported yet by this version of vpclab (gateway endpoints are)",
+        );
+    }
+    for key in ["subnets", "security_groups", "private_dns"] {
+        m.unsupported(errs, key);
+    }
+    Some(EndpointRaw {
+        service: required_string(&m, errs, "service", "a service of `services:` like s3"),
+        route_tables: m
+            .get("route_tables")
+            .and_then(|n| n.strings(errs, "a route table name"))
+            .unwrap_or_default(),
+        kind,
+        name,
+    })
 }
 
 fn internet(node: &Node<'_>, errs: &mut Errors) -> InternetRaw {

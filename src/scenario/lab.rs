@@ -15,6 +15,8 @@ pub type MirrorTargetId = usize;
 pub type MirrorFilterId = usize;
 pub type MirrorSessionId = usize;
 pub type NatGatewayId = usize;
+pub type ServiceId = usize;
+pub type EndpointId = usize;
 pub type InternetHostId = usize;
 /// Any host with a namespace: the instances first (a `HostId` below `instances.len()` is an
 /// `InstanceId`), then the internet hosts.
@@ -43,6 +45,40 @@ pub struct Lab {
     /// The simulated internet: public addresses come from `public_pool`.
     pub internet: Internet,
     pub nat_gateways: Vec<NatGateway>,
+    /// Simulated regional AWS services, each served by an internet host of its own.
+    pub services: Vec<AwsService>,
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// A regional AWS service (s3, dynamodb, ...) on a public address of the lab's internet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AwsService {
+    /// The key in `services:`, also the name of its host and of its prefix list `pl:NAME`.
+    pub name: String,
+    /// What it is: s3, dynamodb, sqs, ...
+    pub kind: String,
+    pub region: String,
+    /// The internet host that serves it.
+    pub host: InternetHostId,
+    /// Its prefix list: the addresses the service answers on.
+    pub prefix_list: Ipv4Net,
+}
+
+impl AwsService {
+    /// `s3.us-east-1.amazonaws.com`.
+    pub fn dns_name(&self) -> String {
+        format!("{}.{}.amazonaws.com", self.kind, self.region)
+    }
+}
+
+/// A VPC endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    pub name: String,
+    pub vpc: VpcId,
+    pub service: ServiceId,
+    /// Gateway endpoints add a route `pl:SERVICE -> vpce:NAME` to these tables.
+    pub route_tables: Vec<RouteTableId>,
 }
 
 /// The simulated internet: its hosts and the pool public IPs and Elastic IPs come from.
@@ -88,6 +124,17 @@ pub struct Vpc {
     pub default_security_group: SecurityGroupId,
     /// An internet gateway (`igw:NAME`, named after the VPC) is attached.
     pub internet_gateway: bool,
+    /// The Amazon DNS resolver answers at the primary CIDR's base + 2 and 169.254.169.253
+    /// (`enableDnsSupport`).
+    pub dns: bool,
+}
+
+impl Vpc {
+    /// The Amazon DNS resolver's address in this VPC: the primary CIDR's base + 2, if DNS is on.
+    pub fn resolver(&self) -> Option<Ipv4Addr> {
+        let primary = self.cidrs.first().filter(|_| self.dns)?;
+        Some(Ipv4Addr::from(u32::from(primary.network()) + 2))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -119,6 +166,9 @@ pub struct RouteTable {
 pub struct Route {
     pub destination: Ipv4Net,
     pub target: RouteTarget,
+    /// Set for the route a gateway endpoint adds: its destination is the service's prefix
+    /// list (`pl:NAME`), not a CIDR written in the file.
+    pub prefix_list: Option<ServiceId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +178,7 @@ pub enum RouteTarget {
     /// The VPC's own internet gateway.
     InternetGateway,
     NatGateway(NatGatewayId),
+    GatewayEndpoint(EndpointId),
 }
 
 /// IANA protocol number, or all.
@@ -247,6 +298,8 @@ pub enum Service {
     Udp(u16),
     /// The kernel's own echo reply (always on).
     Icmp,
+    /// A real OpenSSH server (`/usr/sbin/sshd`) that admits the lab's client key for root.
+    Ssh(u16),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -3,6 +3,7 @@
 
 mod addresses;
 mod decode;
+pub mod dns;
 mod error;
 mod expect;
 mod flowlogs;
@@ -14,6 +15,7 @@ mod raw;
 mod resolve;
 mod routing;
 mod security;
+mod services;
 mod values;
 mod yaml;
 

@@ -13,7 +13,23 @@ pub(super) struct ScenarioRaw {
     pub peerings: Vec<PeeringRaw>,
     pub internet: InternetRaw,
     pub mirroring: MirroringRaw,
+    pub services: Vec<ServiceRaw>,
     pub expect: Vec<ExpectRaw>,
+}
+
+pub(super) struct ServiceRaw {
+    pub name: At<String>,
+    /// What it is (s3, dynamodb, ...); default: the name.
+    pub kind: Option<At<String>>,
+    pub region: Option<At<String>>,
+}
+
+pub(super) struct EndpointRaw {
+    pub name: At<String>,
+    pub service: Option<At<String>>,
+    /// `gateway` or `interface`.
+    pub kind: Option<At<String>>,
+    pub route_tables: Vec<At<String>>,
 }
 
 #[derive(Default)]
@@ -47,7 +63,9 @@ pub(super) struct VpcRaw {
     pub instances: Vec<InstanceRaw>,
     pub flow_logs: Vec<FlowLogRaw>,
     pub internet_gateway: Option<At<bool>>,
+    pub dns: Option<At<bool>>,
     pub nat_gateways: Vec<NatGatewayRaw>,
+    pub endpoints: Vec<EndpointRaw>,
 }
 
 pub(super) struct SubnetRaw {

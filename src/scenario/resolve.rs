@@ -15,7 +15,7 @@ use super::values::{
     check_account, check_lab_name, check_name, check_region, overlaps, parse_sized_cidr,
 };
 use super::yaml::At;
-use super::{addresses, expect, flowlogs, internet, mirroring, routing, security};
+use super::{addresses, expect, flowlogs, internet, mirroring, routing, security, services};
 
 const DEFAULT_REGION: &str = "us-east-1";
 const DEFAULT_ACCOUNT: &str = "111111111111";
@@ -40,6 +40,8 @@ pub(super) struct Ctx<'e> {
     pub nat_ids: HashMap<String, Option<(VpcId, NatGatewayId)>>,
     /// Per VPC: whether it has an internet gateway.
     pub internet_gateways: Vec<bool>,
+    /// Services by their key in `services:`.
+    pub service_ids: HashMap<String, ServiceId>,
     /// Where each lab-wide name was first declared, by kind.
     declared: HashMap<(&'static str, String), (Pos, String)>,
 }
@@ -119,6 +121,8 @@ pub(super) fn resolve(raw: &ScenarioRaw, file_name: &str, errs: &mut Errors) -> 
             hosts: Vec::new(),
         },
         nat_gateways: Vec::new(),
+        services: Vec::new(),
+        endpoints: Vec::new(),
     };
     let mut ctx = Ctx {
         errs,
@@ -133,6 +137,7 @@ pub(super) fn resolve(raw: &ScenarioRaw, file_name: &str, errs: &mut Errors) -> 
         nacl_ids: Vec::new(),
         nat_ids: HashMap::new(),
         internet_gateways: Vec::new(),
+        service_ids: HashMap::new(),
         declared: HashMap::new(),
     };
     let region = checked(&mut ctx, &raw.region, check_region).unwrap_or(DEFAULT_REGION.into());
@@ -150,6 +155,8 @@ pub(super) fn resolve(raw: &ScenarioRaw, file_name: &str, errs: &mut Errors) -> 
     }
     addresses::instances(&mut ctx, &raw.vpcs);
     internet::internet(&mut ctx, &raw.internet);
+    services::services(&mut ctx, &raw.services, &region);
+    services::endpoints(&mut ctx, &raw.vpcs);
     internet::public_addresses(&mut ctx, &raw.vpcs);
     flowlogs::flow_logs(&mut ctx, &raw.vpcs);
     mirroring::mirroring(&mut ctx, &raw.mirroring);
@@ -252,6 +259,7 @@ fn vpc(ctx: &mut Ctx, v: &VpcRaw, region: &str, account: &str) {
         default_network_acl: 0,
         default_security_group: 0,
         internet_gateway,
+        dns: v.dns.as_ref().is_none_or(|b| b.value),
     });
 }
 

@@ -176,6 +176,7 @@ fn routes(ctx: &mut Ctx, vpc: VpcId, raw: &[RouteRaw]) -> Vec<Route> {
             out.push(Route {
                 destination,
                 target,
+                prefix_list: None,
             });
         }
     }

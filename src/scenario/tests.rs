@@ -65,7 +65,10 @@ fn services_and_targets() {
     assert_eq!(parse_service("udp:53"), Ok(Service::Udp(53)));
     assert_eq!(parse_service("icmp"), Ok(Service::Icmp));
     assert!(parse_service("tcp:0").is_err());
-    assert!(parse_service("ssh:22").is_err());
+    assert_eq!(parse_service("ssh"), Ok(Service::Ssh(22)));
+    assert_eq!(parse_service("ssh:2222"), Ok(Service::Ssh(2222)));
+    assert!(parse_service("ssh:0").is_err());
+    assert!(parse_service("ftp:21").is_err());
     assert_eq!(parse_target("pcx:ab"), Ok(TargetText::Peering("ab")));
     assert_eq!(parse_target("blackhole"), Ok(TargetText::Blackhole));
     assert_eq!(parse_target("nat:n1"), Ok(TargetText::NatGateway("n1")));

@@ -139,11 +139,17 @@ fn parse_port(text: &str) -> Option<u16> {
     text.parse::<u16>().ok().filter(|p| *p > 0)
 }
 
+/// `http:PORT`, `tcp:PORT`, `udp:PORT`, `icmp`, or `ssh` (a real sshd on 22) / `ssh:PORT`.
 pub(super) fn parse_service(text: &str) -> Result<Service, String> {
-    let bad =
-        || format!("invalid service `{text}`: expected http:PORT, tcp:PORT, udp:PORT or icmp");
-    if text == "icmp" {
-        return Ok(Service::Icmp);
+    let bad = || {
+        format!(
+            "invalid service `{text}`: expected http:PORT, tcp:PORT, udp:PORT, ssh[:PORT] or icmp"
+        )
+    };
+    match text {
+        "icmp" => return Ok(Service::Icmp),
+        "ssh" => return Ok(Service::Ssh(22)),
+        _ => {}
     }
     let (kind, port) = text.split_once(':').ok_or_else(bad)?;
     let port = parse_port(port).ok_or_else(bad)?;
@@ -151,6 +157,7 @@ pub(super) fn parse_service(text: &str) -> Result<Service, String> {
         "http" => Ok(Service::Http(port)),
         "tcp" => Ok(Service::Tcp(port)),
         "udp" => Ok(Service::Udp(port)),
+        "ssh" => Ok(Service::Ssh(port)),
         _ => Err(bad()),
     }
 }
@@ -180,7 +187,10 @@ pub(super) fn parse_target(text: &str) -> Result<TargetText<'_>, String> {
         Some(("pcx", name)) if !name.is_empty() => Ok(TargetText::Peering(name)),
         Some(("igw", name)) if !name.is_empty() => Ok(TargetText::InternetGateway(name)),
         Some(("nat", name)) if !name.is_empty() => Ok(TargetText::NatGateway(name)),
-        Some((kind @ ("eigw" | "tgw" | "vgw" | "vpce" | "eni"), _)) => Err(format!(
+        Some(("vpce", _)) => Err(format!(
+            "route target `{text}`: a gateway endpoint adds its routes itself, to the tables its `route_tables:` names"
+        )),
+        Some((kind @ ("eigw" | "tgw" | "vgw" | "eni"), _)) => Err(format!(
             "route target `{text}`: {kind} targets are not supported yet by this version of vpclab"
         )),
         _ => Err(format!(
