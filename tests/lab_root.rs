@@ -678,7 +678,9 @@ fn the_internet_sees_public_ips_and_the_nat_gateways_elastic_ip() {
     assert!(status.contains(web1_public), "{status}");
     // A real capture on the internet host: the SYNs of two requests, one from each subnet.
     let capture = Command::new(BIN)
-        .args(["exec", "example", "--", "timeout", "20", "tcpdump", "-lni", "eth0", "-c", "2"])
+        .args([
+            "exec", "example", "--", "timeout", "20", "tcpdump", "-lni", "eth0", "-c", "2",
+        ])
         .args(["tcp[tcpflags] & tcp-syn != 0 and tcp[tcpflags] & tcp-ack == 0 and dst port 80"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -687,13 +689,32 @@ fn the_internet_sees_public_ips_and_the_nat_gateways_elastic_ip() {
     let capture = ChildGuard(capture);
     std::thread::sleep(std::time::Duration::from_secs(2));
     for from in ["web1", "app1"] {
-        let out = vpclab(&["exec", from, "--", "curl", "-s", "-m", "5", "http://example.com/"]);
-        assert!(text(&out).contains("hello from example"), "{from}: {}", text(&out));
+        let out = vpclab(&[
+            "exec",
+            from,
+            "--",
+            "curl",
+            "-s",
+            "-m",
+            "5",
+            "http://example.com/",
+        ]);
+        assert!(
+            text(&out).contains("hello from example"),
+            "{from}: {}",
+            text(&out)
+        );
     }
     let mut capture = capture;
     let mut seen = String::new();
     use std::io::Read as _;
-    capture.0.stdout.take().unwrap().read_to_string(&mut seen).unwrap();
+    capture
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut seen)
+        .unwrap();
     println!("{seen}");
     let sources: Vec<&str> = seen
         .lines()
@@ -701,6 +722,18 @@ fn the_internet_sees_public_ips_and_the_nat_gateways_elastic_ip() {
         .map(|a| a.rsplit_once('.').map_or(a, |(ip, _port)| ip))
         .collect();
     assert_eq!(sources, vec![web1_public, nat_public], "{seen}");
+    // The NAT gateway processed (and would bill) app1's request and its reply.
+    let cost = text(&vpclab(&["status", lab, "--cost"]));
+    let line = cost
+        .lines()
+        .find(|l| l.contains("nat:a-nat"))
+        .unwrap_or_default();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert!(
+        fields.len() == 4 && fields[2].parse::<u64>().unwrap() > 200,
+        "{cost}"
+    );
+    assert!(fields[3].parse::<f64>().unwrap() >= 0.045, "{cost}");
     // The instance itself never sees its public IP.
     let addrs = text(&vpclab(&["exec", "web1", "--", "ip", "-4", "-o", "addr"]));
     assert!(!addrs.contains(web1_public), "{addrs}");
@@ -775,8 +808,10 @@ fn ssh_reaches_the_private_instance_only_through_the_bastion() {
     assert_eq!(survivors, Vec::<String>::new());
 }
 
-/// The AWS CLI, run inside `host` against the lab's S3 with throwaway credentials.
-fn aws_cli(host: &str, args: &[&str]) -> Output {
+/// The AWS CLI, run inside `host` against the lab's S3 with throwaway credentials, trying
+/// each request `attempts` times.
+fn aws_cli(host: &str, attempts: u8, args: &[&str]) -> Output {
+    let attempts = format!("AWS_MAX_ATTEMPTS={attempts}");
     let mut argv = vec![
         "exec",
         host,
@@ -786,7 +821,7 @@ fn aws_cli(host: &str, args: &[&str]) -> Output {
         "AWS_SECRET_ACCESS_KEY=lab",
         "AWS_DEFAULT_REGION=us-east-1",
         "AWS_EC2_METADATA_DISABLED=true",
-        "AWS_MAX_ATTEMPTS=1",
+        &attempts,
         "timeout",
         "30",
         "aws",
@@ -805,23 +840,41 @@ fn the_aws_cli_reaches_s3_through_a_gateway_endpoint_only() {
     let lab = "t-s3";
     let file = variant("s3-gateway-endpoint.yaml", lab, |t| t);
     let _guard = up(&file, lab);
-    let made = aws_cli("app1", &["s3", "mb", "s3://lab-bucket"]);
+    let made = aws_cli("app1", 2, &["s3", "mb", "s3://lab-bucket"]);
     assert!(made.status.success(), "{}", text(&made));
     let object = std::env::temp_dir().join(format!("vpclab-s3-{}.txt", std::process::id()));
     std::fs::write(&object, "through vpce:a-s3\n").unwrap();
     let put = aws_cli(
         "app1",
-        &["s3", "cp", object.to_str().unwrap(), "s3://lab-bucket/hello.txt"],
+        2,
+        &[
+            "s3",
+            "cp",
+            object.to_str().unwrap(),
+            "s3://lab-bucket/hello.txt",
+        ],
     );
     let _ = std::fs::remove_file(&object);
     assert!(put.status.success(), "{}", text(&put));
-    let listed = aws_cli("app1", &["s3", "ls", "s3://lab-bucket/"]);
+    let listed = aws_cli("app1", 2, &["s3", "ls", "s3://lab-bucket/"]);
     assert!(text(&listed).contains("hello.txt"), "{}", text(&listed));
     // S3 saw the instance's private address: no translation on the endpoint path.
     let log = std::fs::read_to_string(format!("/run/vpclab/{lab}/s3.log")).unwrap();
     assert!(log.contains("10.0.1.4 - -"), "{log}");
+    // The endpoint carried those bytes, for nothing.
+    let cost = text(&vpclab(&["status", lab, "--cost"]));
+    let line = cost
+        .lines()
+        .find(|l| l.contains("vpce:a-s3"))
+        .unwrap_or_default();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert!(
+        fields.len() == 4 && fields[2].parse::<u64>().unwrap() > 1000,
+        "{cost}"
+    );
+    assert_eq!(fields[3], "0.0000", "{cost}");
     // The subnet whose table lacks the endpoint route gets nowhere.
-    let denied = aws_cli("other1", &["s3", "ls"]);
+    let denied = aws_cli("other1", 1, &["s3", "ls"]);
     assert!(!denied.status.success(), "{}", text(&denied));
     down_clean(lab);
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::daemon::control::{call, Reply, Request};
+use crate::daemon::costs::CostLine;
 use crate::daemon::state::{known_labs, HostRecord, LabState};
 use crate::daemon::teardown;
 use crate::netns;
@@ -92,7 +93,7 @@ pub fn explain(
     }
 }
 
-pub fn status(lab: Option<&str>) -> anyhow::Result<i32> {
+pub fn status(lab: Option<&str>, cost: bool) -> anyhow::Result<i32> {
     let labs = match lab {
         Some(lab) => vec![lab.to_string()],
         None => known_labs(),
@@ -108,7 +109,10 @@ pub fn status(lab: Option<&str>) -> anyhow::Result<i32> {
         }
         match call(&lab, &Request::Status, Duration::from_secs(10))? {
             Reply::Status {
-                hosts, counters, ..
+                hosts,
+                counters,
+                costs,
+                ..
             } => {
                 let drops: Vec<String> = counters
                     .dropped
@@ -123,11 +127,39 @@ pub fn status(lab: Option<&str>) -> anyhow::Result<i32> {
                     drops.join(" ")
                 );
                 print_hosts(&hosts);
+                if cost {
+                    print_costs(&costs);
+                }
             }
             other => anyhow::bail!("unexpected reply from the daemon: {other:?}"),
         }
     }
     Ok(0)
+}
+
+/// What the metered gateways would have cost on AWS (us-east-1 list prices).
+fn print_costs(costs: &[CostLine]) {
+    if costs.is_empty() {
+        println!("  no NAT gateway or endpoint: nothing metered");
+        return;
+    }
+    println!(
+        "  {:<24} {:>6} {:>14} {:>10}",
+        "COMPONENT", "HOURS", "BYTES", "USD"
+    );
+    for c in costs {
+        println!(
+            "  {:<24} {:>6} {:>14} {:>10.4}",
+            c.component, c.hours, c.bytes, c.usd
+        );
+    }
+    use crate::daemon::costs::prices;
+    println!(
+        "  (AWS list prices, us-east-1: NAT gateway ${}/h + ${}/GB; gateway endpoints ${}/GB)",
+        prices::NAT_GATEWAY_HOUR,
+        prices::NAT_GATEWAY_GB,
+        prices::GATEWAY_ENDPOINT_GB
+    );
 }
 
 pub fn print_hosts(hosts: &[HostRecord]) {

@@ -56,7 +56,12 @@ enum Verb {
         lab: Option<String>,
     },
     /// List running labs and their hosts.
-    Status { lab: Option<String> },
+    Status {
+        lab: Option<String>,
+        /// Also show what the NAT gateways and endpoints would have cost on AWS so far.
+        #[arg(long)]
+        cost: bool,
+    },
     /// Read the lab's delivered VPC Flow Logs: filter them, follow them, or find port scans and
     /// top talkers.
     Logs(logs::LogsArgs),
@@ -87,7 +92,7 @@ pub fn main() -> i32 {
             port,
             lab,
         } => labs::explain(&from, &to, &protocol, port, lab.as_deref()),
-        Verb::Status { lab } => labs::status(lab.as_deref()),
+        Verb::Status { lab, cost } => labs::status(lab.as_deref(), cost),
         Verb::Logs(args) => logs::logs(args),
         Verb::Validate { file } => up::validate(&file),
         Verb::Daemon { lab, source } => crate::daemon::run_daemon(&lab, &source).map(|()| 0),

@@ -37,6 +37,9 @@ pub enum Reply {
         lab: String,
         hosts: Vec<HostRecord>,
         counters: Counters,
+        /// What the metered gateways would have cost on AWS so far.
+        #[serde(default)]
+        costs: Vec<super::costs::CostLine>,
     },
     Applied {
         changes: Vec<String>,

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use tun_rs::AsyncDevice;
 
+use super::costs::Meters;
 use super::flowlogs::{observe, FlowLogSink, FlowTrace};
 use super::mirror::Mirror;
 use super::resolver::Resolver;
@@ -26,6 +27,8 @@ pub struct Runtime {
     pub compiled: Compiled,
     /// Per host slot (stable for the daemon's life): the host it is in this version.
     pub slot_host: Vec<Option<HostId>>,
+    /// Bytes through the metered gateways of this version (carried over by name on change).
+    pub meters: Meters,
     /// Per host id of this version: its interface.
     pub devices: Vec<Arc<AsyncDevice>>,
 }
@@ -140,24 +143,29 @@ pub async fn pump(
             let now = tracking.now();
             let (flows, key, quoted) = (&tracking.flows, &input.key, input.quoted.as_ref());
             let compiled = &runtime.compiled;
-            let (outcome, arrived) = if compiled.lab.flow_logs.is_empty() {
+            let decision = if compiled.lab.flow_logs.is_empty() {
                 decide_packet(compiled, flows, now, from, key, quoted, &mut ())
             } else {
                 // Same decision, with the few facts the flow logs need recorded on the way.
                 let mut trace = FlowTrace::default();
                 let decided = decide_packet(compiled, flows, now, from, key, quoted, &mut trace);
                 let instances = compiled.lab.instances.len();
-                let delivered = match decided.0 {
+                let delivered = match decided.outcome {
                     Outcome::Deliver(to) => Some(to).filter(|&to| to < instances),
                     Outcome::Drop(_) => None,
                 };
                 let sender = Some(from).filter(|&from| from < instances);
                 let bytes = n as u32;
+                let arrived = &decided.delivered;
                 observe(
-                    &flow_logs, compiled, sender, key, &decided.1, bytes, delivered, &trace,
+                    &flow_logs, compiled, sender, key, arrived, bytes, delivered, &trace,
                 );
                 decided
             };
+            let (outcome, arrived) = (decision.outcome, decision.delivered);
+            if let (Outcome::Deliver(_), Some(metered)) = (outcome, decision.metered) {
+                runtime.meters.add(metered, n);
+            }
             match outcome {
                 Outcome::Deliver(to) => {
                     // Traffic mirroring: what `from` sent as it sent it, what `to` receives as

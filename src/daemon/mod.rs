@@ -3,6 +3,7 @@
 
 mod aws_services;
 pub mod control;
+pub mod costs;
 mod dataplane;
 pub mod flowlogs;
 mod hosts;

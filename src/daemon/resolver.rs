@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use arc_swap::ArcSwap;
 
 use super::dataplane::Runtime;
-use crate::scenario::{HostRef, InstanceId, Lab};
+use crate::scenario::{HostId, HostRef, InstanceId, Lab};
 use crate::wire::dns::{self, Query, Rcode};
 use crate::wire::{write_udp_headers, UdpView, PROTO_UDP, UDP_HEADERS_LEN};
 
@@ -49,16 +49,20 @@ impl Resolver {
         if !looks_like_query(packet) {
             return None;
         }
-        let udp = UdpView::parse(packet)?;
         let runtime = shared.load();
-        let lab = &runtime.compiled.lab;
         let from = runtime.slot_host.get(slot).copied().flatten()?;
+        self.answer_from(&runtime.compiled.lab, from, packet)
+    }
+
+    /// The response to `packet` from host `from` of `lab`, if it is a query for its resolver.
+    fn answer_from(&mut self, lab: &Lab, from: HostId, packet: &[u8]) -> Option<&[u8]> {
+        let udp = UdpView::parse(packet)?;
         let HostRef::Instance(asker, instance) = lab.host(from) else {
             return None;
         };
         let resolver = lab.vpcs[instance.vpc].resolver()?;
         let to = *udp.dst.ip();
-        if to != resolver && to != LINK_LOCAL {
+        if udp.dst.port() != PORT || (to != resolver && to != LINK_LOCAL) {
             return None;
         }
         let len = respond(lab, asker, udp.payload, &mut self.out[UDP_HEADERS_LEN..])?;
@@ -124,7 +128,6 @@ fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fabric::Compiled;
     use crate::scenario::load_str;
     use etherparse::PacketBuilder;
 
@@ -146,13 +149,8 @@ vpcs:
       quiet: { subnet: s5, private_ip: 10.5.1.10 }
 "#;
 
-    fn shared() -> ArcSwap<Runtime> {
-        let lab = load_str(LAB, "res.yaml").unwrap_or_else(|e| panic!("{e}"));
-        ArcSwap::from_pointee(Runtime {
-            compiled: Compiled::new(lab),
-            slot_host: vec![Some(0), Some(1)],
-            devices: Vec::new(),
-        })
+    fn lab() -> Lab {
+        load_str(LAB, "res.yaml").unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// A query for `name` of type `qtype`, from `src`:40000 to `dst`:`port`.
@@ -175,11 +173,11 @@ vpcs:
 
     #[test]
     fn answers_at_base_plus_two_and_link_local_from_the_address_asked() {
-        let shared = shared();
+        let lab = lab();
         let mut resolver = Resolver::default();
         for server in [[10, 0, 0, 2], [169, 254, 169, 253]] {
             let packet = query([10, 0, 1, 10], server, 53, "WEB1", dns::TYPE_A);
-            let reply = resolver.answer(&shared, 0, &packet).expect("an answer");
+            let reply = resolver.answer_from(&lab, 0, &packet).expect("an answer");
             let udp = UdpView::parse(reply).unwrap();
             assert_eq!(udp.src, SocketAddrV4::new(server.into(), 53));
             assert_eq!(udp.dst, SocketAddrV4::new([10, 0, 1, 10].into(), 40000));
@@ -192,7 +190,7 @@ vpcs:
 
     #[test]
     fn unknown_names_are_nxdomain_and_aaaa_is_nodata() {
-        let shared = shared();
+        let lab = lab();
         let mut resolver = Resolver::default();
         let packet = query(
             [10, 0, 1, 10],
@@ -201,13 +199,13 @@ vpcs:
             "nope.example",
             dns::TYPE_A,
         );
-        let msg = UdpView::parse(resolver.answer(&shared, 0, &packet).unwrap())
+        let msg = UdpView::parse(resolver.answer_from(&lab, 0, &packet).unwrap())
             .unwrap()
             .payload
             .to_vec();
         assert_eq!((msg[3] & 0x0f, &msg[6..8]), (3, &[0u8, 0][..]));
         let packet = query([10, 0, 1, 10], [10, 0, 0, 2], 53, "web1", dns::TYPE_AAAA);
-        let msg = UdpView::parse(resolver.answer(&shared, 0, &packet).unwrap())
+        let msg = UdpView::parse(resolver.answer_from(&lab, 0, &packet).unwrap())
             .unwrap()
             .payload
             .to_vec();
@@ -216,15 +214,15 @@ vpcs:
 
     #[test]
     fn other_packets_go_to_the_fabric() {
-        let shared = shared();
+        let lab = lab();
         let mut resolver = Resolver::default();
-        // Another address, another port, a VPC without DNS, an unknown slot, garbage.
+        // Another address, another port, a VPC without DNS, garbage.
         let elsewhere = query([10, 0, 1, 10], [10, 0, 1, 2], 53, "web1", dns::TYPE_A);
-        assert!(resolver.answer(&shared, 0, &elsewhere).is_none());
+        assert!(resolver.answer_from(&lab, 0, &elsewhere).is_none());
         let other_port = query([10, 0, 1, 10], [10, 0, 0, 2], 5353, "web1", dns::TYPE_A);
-        assert!(resolver.answer(&shared, 0, &other_port).is_none());
+        assert!(resolver.answer_from(&lab, 0, &other_port).is_none());
         let off = query([10, 5, 1, 10], [10, 5, 0, 2], 53, "web1", dns::TYPE_A);
-        assert!(resolver.answer(&shared, 1, &off).is_none());
+        assert!(resolver.answer_from(&lab, 1, &off).is_none());
         let link_local = query(
             [10, 5, 1, 10],
             [169, 254, 169, 253],
@@ -232,14 +230,15 @@ vpcs:
             "web1",
             dns::TYPE_A,
         );
-        assert!(resolver.answer(&shared, 1, &link_local).is_none());
+        assert!(resolver.answer_from(&lab, 1, &link_local).is_none());
         let ok = query([10, 0, 1, 10], [10, 0, 0, 2], 53, "web1", dns::TYPE_A);
-        assert!(resolver.answer(&shared, 7, &ok).is_none());
+        assert!(looks_like_query(&ok) && !looks_like_query(&other_port));
+        assert!(!looks_like_query(&[]) && !looks_like_query(&[0x45]));
         let mut garbage = ok.clone();
         garbage.truncate(30);
         garbage[3] = 30; // a consistent IPv4 length
         garbage[25] = 10; // and UDP length, for 2 bytes of DNS
-        assert!(resolver.answer(&shared, 0, &garbage).is_none());
-        assert!(resolver.answer(&shared, 0, &[]).is_none());
+        assert!(resolver.answer_from(&lab, 0, &garbage).is_none());
+        assert!(resolver.answer_from(&lab, 0, &[]).is_none());
     }
 }

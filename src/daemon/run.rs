@@ -11,6 +11,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Mutex;
 
 use super::control::{Reply, Request};
+use super::costs::Meters;
 use super::dataplane::{pump, sweep, Counters, Runtime, Tracking};
 use super::flowlogs::FlowLogSink;
 use super::hosts::{create_host, remove_host, write_all_host_files, Host, HostSpec};
@@ -31,6 +32,8 @@ struct Daemon {
     /// Tracked flows, kept across edits of the lab.
     tracking: Arc<Tracking>,
     flow_logs: Arc<FlowLogSink>,
+    /// When the lab came up: gateways are billed per started hour from then.
+    started: std::time::Instant,
 }
 
 /// Runs the daemon of the lab whose scenario copy is in its state folder. Returns only on error.
@@ -107,7 +110,7 @@ async fn build(lab: Lab, mut state: LabState) -> Result<Daemon, (anyhow::Error, 
     if let Err(e) = ssh::set_up(&mut state, &lab, 0..lab.host_count()).await {
         return Err((e, state));
     }
-    let shared = Arc::new(ArcSwap::from_pointee(runtime_for(&lab, &hosts)));
+    let shared = Arc::new(ArcSwap::from_pointee(runtime_for(&lab, &hosts, None)));
     let counters = Arc::new(Counters::default());
     let tracking = Arc::new(Tracking::new());
     tokio::spawn(sweep(tracking.clone()));
@@ -122,6 +125,7 @@ async fn build(lab: Lab, mut state: LabState) -> Result<Daemon, (anyhow::Error, 
         counters,
         tracking,
         flow_logs,
+        started: std::time::Instant::now(),
     };
     let names: Vec<String> = daemon.hosts.keys().cloned().collect();
     for name in names {
@@ -152,7 +156,11 @@ fn start_pump(daemon: &mut Daemon, name: &str) {
 }
 
 /// The runtime view for `lab`: slot → host id and host id → interface.
-fn runtime_for(lab: &Lab, hosts: &HashMap<String, Host>) -> Runtime {
+fn runtime_for(
+    lab: &Lab,
+    hosts: &HashMap<String, Host>,
+    previous: Option<(&Runtime, &Lab)>,
+) -> Runtime {
     let slots = hosts.values().map(|h| h.slot + 1).max().unwrap_or(0);
     let mut slot_host = vec![None; slots];
     let mut devices = Vec::with_capacity(lab.host_count());
@@ -162,8 +170,10 @@ fn runtime_for(lab: &Lab, hosts: &HashMap<String, Host>) -> Runtime {
         slot_host[host.slot] = Some(id);
         devices.push(host.device.clone());
     }
+    let meters = Meters::carry_over(lab, previous.map(|(r, l)| (&r.meters, l)));
     Runtime {
         compiled: Compiled::new(lab.clone()),
+        meters,
         slot_host,
         devices,
     }
@@ -193,6 +203,11 @@ async fn answer(request: Request, daemon: &Mutex<Daemon>) -> Reply {
             lab: daemon.lab.name.clone(),
             hosts: daemon.state.hosts.clone(),
             counters: daemon.counters.snapshot(),
+            costs: daemon
+                .shared
+                .load()
+                .meters
+                .report(&daemon.lab, daemon.started.elapsed()),
         },
         Request::Explain {
             from,
@@ -332,9 +347,11 @@ async fn apply(daemon: &mut Daemon) -> anyhow::Result<Vec<String>> {
         changes.push("updated routes and rules".to_string());
     }
     daemon.flow_logs.reload(&lab).await;
-    daemon
-        .shared
-        .store(Arc::new(runtime_for(&lab, &daemon.hosts)));
+    daemon.shared.store(Arc::new(runtime_for(
+        &lab,
+        &daemon.hosts,
+        Some((&daemon.shared.load(), &daemon.lab)),
+    )));
     daemon.lab = lab;
     Ok(changes)
 }

@@ -32,6 +32,8 @@ struct Ctx<'a, T> {
     key: FlowKey,
     /// Gateways crossed so far.
     gateways: u8,
+    /// The last metered component crossed.
+    metered: Option<Metered>,
     /// For an ICMP error: the header it quotes (the packet it reports on).
     quoted: Option<&'a FlowKey>,
     /// A traffic mirror copy: the source's security groups do not see it (aws-rules.md §10).
@@ -88,11 +90,28 @@ pub fn decide_quoting(
     quoted: Option<&FlowKey>,
     trace: &mut impl Trace,
 ) -> Outcome {
-    decide_packet(lab, flows, now, from, key, quoted, trace).0
+    decide_packet(lab, flows, now, from, key, quoted, trace).outcome
 }
 
-/// As `decide_quoting`, and also the header as delivered: gateways on the way may have
-/// translated its addresses and ports (the data plane rewrites the packet to match).
+/// A managed component AWS bills per byte processed (or, for gateway endpoints, shows as free).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metered {
+    NatGateway(NatGatewayId),
+    GatewayEndpoint(EndpointId),
+}
+
+/// What `decide_packet` found: the outcome, the header as delivered, and the metered
+/// component the packet crossed, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub outcome: Outcome,
+    /// Gateways on the way may have translated addresses and ports; the data plane rewrites
+    /// the packet to match.
+    pub delivered: FlowKey,
+    pub metered: Option<Metered>,
+}
+
+/// As `decide_quoting`, with the header as delivered and what the packet crossed.
 pub fn decide_packet(
     lab: &Compiled,
     flows: &Conntrack,
@@ -101,19 +120,24 @@ pub fn decide_packet(
     key: &FlowKey,
     quoted: Option<&FlowKey>,
     trace: &mut impl Trace,
-) -> (Outcome, FlowKey) {
+) -> Decision {
     let mut cx = Ctx {
         lab,
         flows,
         now,
         key: *key,
         gateways: 0,
+        metered: None,
         quoted,
         mirror_copy: false,
         trace,
     };
     let outcome = cx.from(from);
-    (outcome, cx.key)
+    Decision {
+        outcome,
+        delivered: cx.key,
+        metered: cx.metered,
+    }
 }
 
 /// As `decide`, for a traffic mirror copy that `from`'s ENI sends to its session's target
@@ -134,6 +158,7 @@ pub fn decide_mirror_copy(
         now,
         key: *key,
         gateways: 0,
+        metered: None,
         quoted: None,
         mirror_copy: true,
         trace,
@@ -228,6 +253,7 @@ impl<T: Trace> Ctx<'_, T> {
             endpoint,
             direction: Direction::Outbound,
         });
+        self.metered = Some(Metered::GatewayEndpoint(endpoint));
         let service = &lab.lab.services[lab.lab.endpoints[endpoint].service];
         self.flows
             .track(lab.endpoint_tag(endpoint), &self.key, self.now);
@@ -248,6 +274,7 @@ impl<T: Trace> Ctx<'_, T> {
                     endpoint,
                     direction: Direction::Inbound,
                 });
+                self.metered = Some(Metered::GatewayEndpoint(endpoint));
                 return self.enter_vpc(lab.lab.endpoints[endpoint].vpc);
             }
         }
@@ -347,6 +374,7 @@ impl<T: Trace> Ctx<'_, T> {
         else {
             return Outcome::Drop(DropCode::NgwErrorPortAllocation);
         };
+        self.metered = Some(Metered::NatGateway(gateway));
         let before = (self.key.src, self.key.src_port);
         self.key.src = g.private_ip;
         self.key.src_port = port;
@@ -390,6 +418,7 @@ impl<T: Trace> Ctx<'_, T> {
         else {
             return Outcome::Drop(DropCode::NgwNoInboundInitiation);
         };
+        self.metered = Some(Metered::NatGateway(gateway));
         let before = (self.key.dst, self.key.dst_port);
         self.key.dst = inside;
         self.key.dst_port = port;

@@ -53,7 +53,8 @@ pub fn explain(lab: &Compiled, from: HostId, key: FlowKey) -> Explanation {
     let flows = Conntrack::scratch();
     let now = Duration::ZERO;
     let mut hops = Vec::new();
-    let (outcome, delivered) = decide_packet(lab, &flows, now, from, &key, None, &mut hops);
+    let decision = decide_packet(lab, &flows, now, from, &key, None, &mut hops);
+    let (outcome, delivered) = (decision.outcome, decision.delivered);
     let forward = Leg { key, hops, outcome };
     let reply = match outcome {
         Outcome::Deliver(target) => {

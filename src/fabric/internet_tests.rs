@@ -77,7 +77,7 @@ fn tcp(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, flags: u8) -> FlowKey
 
 /// One packet from `from`: the outcome and the header as delivered.
 fn send(lab: &Compiled, flows: &Conntrack, from: &str, key: FlowKey) -> (Outcome, FlowKey) {
-    decide_packet(
+    let d = decide_packet(
         lab,
         flows,
         Duration::ZERO,
@@ -85,7 +85,8 @@ fn send(lab: &Compiled, flows: &Conntrack, from: &str, key: FlowKey) -> (Outcome
         &key,
         None,
         &mut (),
-    )
+    );
+    (d.outcome, d.delivered)
 }
 
 const EX: [u8; 4] = [198, 51, 100, 10];
@@ -162,6 +163,20 @@ fn a_nat_gateway_translates_the_source_and_only_replies_come_back() {
     assert_eq!(out, Outcome::Deliver(host(&l, "ex")));
     // Two translations: the NAT gateway's own address, then its Elastic IP at the gateway.
     assert_eq!((got.src, got.src_port), (gw.public_ip, 40000));
+    let d = decide_packet(
+        &l,
+        &flows,
+        Duration::ZERO,
+        host(&l, "app"),
+        &tcp([10, 0, 1, 10], 40000, EX, 80, 0x10),
+        None,
+        &mut (),
+    );
+    assert_eq!(
+        d.metered,
+        Some(Metered::NatGateway(0)),
+        "a NAT gateway bills what it processes"
+    );
     let reply = tcp(EX, 80, gw.public_ip.octets(), 40000, SYN_ACK);
     let (out, back) = send(&l, &flows, "ex", reply);
     assert_eq!(out, Outcome::Deliver(host(&l, "app")));

@@ -26,7 +26,10 @@ pub mod proto {
 
 pub use compiled::{Compiled, CompiledRoute, RouteRef};
 pub use conntrack::{timeout, Conntrack, EniTag};
-pub use decide::{decide, decide_mirror_copy, decide_packet, decide_quoting, read_packet, Packet};
+pub use decide::{
+    decide, decide_mirror_copy, decide_packet, decide_quoting, read_packet, Decision, Metered,
+    Packet,
+};
 pub use explain::{explain, probe_key, Explanation, Leg};
 pub use nat::NatTable;
 pub use rules::{acl_decides, sg_allows};

@@ -143,7 +143,11 @@ pub(super) fn scenario(root: &Node<'_>, errs: &mut Errors) -> ScenarioRaw {
     if let Some(n) = top.get("internet") {
         raw.internet = internet(n, errs);
     }
-    for (name, n) in top.get("services").map(|n| n.named(errs)).unwrap_or_default() {
+    for (name, n) in top
+        .get("services")
+        .map(|n| n.named(errs))
+        .unwrap_or_default()
+    {
         if let Some(m) = n.map(errs, &["service", "region"]) {
             raw.services.push(ServiceRaw {
                 kind: m.string(errs, "service", "a service name like s3 or dynamodb"),

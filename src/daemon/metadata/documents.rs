@@ -19,6 +19,10 @@ pub(super) fn document(lab: &Lab, instance: InstanceId, path: &str) -> Option<St
         )
     };
     let groups = || i.security_groups.iter().map(|&g| &lab.security_groups[g]);
+    let group_names = || {
+        let names: Vec<&str> = groups().map(|g| g.name.as_str()).collect();
+        names.join("\n")
+    };
     let lines = |items: &[&str]| items.join("\n");
     // Folders list their entries; what a public IP brings is listed only when there is one.
     let optional = |name: &'static str, present: bool| present.then_some(name);
@@ -59,10 +63,7 @@ pub(super) fn document(lab: &Lab, instance: InstanceId, path: &str) -> Option<St
         "mac" => mac.clone(),
         "public-hostname" => public_name?,
         "public-ipv4" => public?,
-        "security-groups" => groups()
-            .map(|g| g.name.as_str())
-            .collect::<Vec<_>>()
-            .join("\n"),
+        "security-groups" => group_names(),
         "placement" => "availability-zone\nregion".to_string(),
         "placement/availability-zone" => subnet.az.clone(),
         "placement/region" => vpc.region.clone(),
@@ -107,10 +108,7 @@ pub(super) fn document(lab: &Lab, instance: InstanceId, path: &str) -> Option<St
                     .map(|g| sg_id(lab, g.vpc, &g.name))
                     .collect::<Vec<_>>()
                     .join("\n"),
-                "security-groups" => groups()
-                    .map(|g| g.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join("\n"),
+                "security-groups" => group_names(),
                 "subnet-id" => aws_id("subnet", &lab.name, &subnet.name),
                 "subnet-ipv4-cidr-block" => subnet.cidr.to_string(),
                 "vpc-id" => aws_id("vpc", &lab.name, &vpc.name),

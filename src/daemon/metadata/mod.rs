@@ -4,7 +4,9 @@
 //! AWS: aws-rules.md §2.1, §6.6). Each answer is read from the lab as it is now, so an edit
 //! applied by `up` shows at once. IMDSv2 is optional, as AWS's default: `PUT
 //! /latest/api/token` issues a session token, a GET without a token is served (IMDSv1), a GET
-//! with an unknown or expired token gets 401.
+//! with an unknown or expired token gets 401. The documents themselves are `documents`.
+
+mod documents;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -19,7 +21,8 @@ use tokio::task::JoinHandle;
 
 use super::dataplane::Runtime;
 use crate::netns::services::accept_loop;
-use crate::scenario::{aws_id, InstanceId, Lab};
+use crate::scenario::{InstanceId, Lab};
+use documents::document;
 
 /// Where every instance finds its metadata.
 pub const ADDRESS: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
@@ -308,6 +311,10 @@ mod tests {
     use super::*;
     use crate::scenario::load_str;
 
+    fn lab() -> Lab {
+        let text = "name: meta\nvpcs:\n  a:\n    cidr: 10.0.0.0/16\n    subnets: { s: { cidr: 10.0.0.0/24 } }\n    instances: { web1: { subnet: s, private_ip: 10.0.0.10 } }\n";
+        load_str(text, "meta.yaml").unwrap_or_else(|e| panic!("{e}"))
+    }
 
     fn request<'a>(method: &'a str, path: &'a str) -> Request<'a> {
         Request {
