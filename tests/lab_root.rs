@@ -679,7 +679,8 @@ fn the_internet_sees_public_ips_and_the_nat_gateways_elastic_ip() {
     // A real capture on the internet host: the SYNs of two requests, one from each subnet.
     let capture = Command::new(BIN)
         .args([
-            "exec", "example", "--", "timeout", "20", "tcpdump", "-lni", "eth0", "-c", "2",
+            "exec", "example", "--lab", lab, "--", "timeout", "20", "tcpdump", "-lni", "eth0",
+            "-c", "2",
         ])
         .args(["tcp[tcpflags] & tcp-syn != 0 and tcp[tcpflags] & tcp-ack == 0 and dst port 80"])
         .stdout(std::process::Stdio::piped())
@@ -692,6 +693,8 @@ fn the_internet_sees_public_ips_and_the_nat_gateways_elastic_ip() {
         let out = vpclab(&[
             "exec",
             from,
+            "--lab",
+            lab,
             "--",
             "curl",
             "-s",
@@ -735,7 +738,9 @@ fn the_internet_sees_public_ips_and_the_nat_gateways_elastic_ip() {
     );
     assert!(fields[3].parse::<f64>().unwrap() >= 0.045, "{cost}");
     // The instance itself never sees its public IP.
-    let addrs = text(&vpclab(&["exec", "web1", "--", "ip", "-4", "-o", "addr"]));
+    let addrs = text(&vpclab(&[
+        "exec", "web1", "--lab", lab, "--", "ip", "-4", "-o", "addr",
+    ]));
     assert!(!addrs.contains(web1_public), "{addrs}");
     assert!(addrs.contains("10.0.0."), "{addrs}");
     down_clean(lab);
@@ -753,7 +758,7 @@ fn ssh_reaches_the_private_instance_only_through_the_bastion() {
     assert!(status.contains(bastion_public), "{status}");
     // Real OpenSSH on both ends, every command bounded in time.
     let ssh = |from: &str, args: &[&str]| {
-        let mut all = vec!["exec", from, "--", "timeout", "30", "ssh"];
+        let mut all = vec!["exec", from, "--lab", lab, "--", "timeout", "30", "ssh"];
         all.extend(["-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]);
         all.extend(args);
         vpclab(&all)
@@ -810,11 +815,13 @@ fn ssh_reaches_the_private_instance_only_through_the_bastion() {
 
 /// The AWS CLI, run inside `host` against the lab's S3 with throwaway credentials, trying
 /// each request `attempts` times.
-fn aws_cli(host: &str, attempts: u8, args: &[&str]) -> Output {
+fn aws_cli(lab: &str, host: &str, attempts: u8, args: &[&str]) -> Output {
     let attempts = format!("AWS_MAX_ATTEMPTS={attempts}");
     let mut argv = vec![
         "exec",
         host,
+        "--lab",
+        lab,
         "--",
         "env",
         "AWS_ACCESS_KEY_ID=lab",
@@ -840,11 +847,12 @@ fn the_aws_cli_reaches_s3_through_a_gateway_endpoint_only() {
     let lab = "t-s3";
     let file = variant("s3-gateway-endpoint.yaml", lab, |t| t);
     let _guard = up(&file, lab);
-    let made = aws_cli("app1", 2, &["s3", "mb", "s3://lab-bucket"]);
+    let made = aws_cli(lab, "app1", 2, &["s3", "mb", "s3://lab-bucket"]);
     assert!(made.status.success(), "{}", text(&made));
     let object = std::env::temp_dir().join(format!("vpclab-s3-{}.txt", std::process::id()));
     std::fs::write(&object, "through vpce:a-s3\n").unwrap();
     let put = aws_cli(
+        lab,
         "app1",
         2,
         &[
@@ -856,7 +864,7 @@ fn the_aws_cli_reaches_s3_through_a_gateway_endpoint_only() {
     );
     let _ = std::fs::remove_file(&object);
     assert!(put.status.success(), "{}", text(&put));
-    let listed = aws_cli("app1", 2, &["s3", "ls", "s3://lab-bucket/"]);
+    let listed = aws_cli(lab, "app1", 2, &["s3", "ls", "s3://lab-bucket/"]);
     assert!(text(&listed).contains("hello.txt"), "{}", text(&listed));
     // S3 saw the instance's private address: no translation on the endpoint path.
     let log = std::fs::read_to_string(format!("/run/vpclab/{lab}/s3.log")).unwrap();
@@ -874,7 +882,7 @@ fn the_aws_cli_reaches_s3_through_a_gateway_endpoint_only() {
     );
     assert_eq!(fields[3], "0.0000", "{cost}");
     // The subnet whose table lacks the endpoint route gets nowhere.
-    let denied = aws_cli("other1", 1, &["s3", "ls"]);
+    let denied = aws_cli(lab, "other1", 1, &["s3", "ls"]);
     assert!(!denied.status.success(), "{}", text(&denied));
     down_clean(lab);
 }
@@ -1037,5 +1045,40 @@ fn dns_resolver_and_instance_metadata_answer_real_clients() {
     );
     assert!(silent.contains("timed out"), "{silent}");
     assert_eq!(dig("app1", &["@10.0.0.2", "peer1"]), "10.1.1.4");
+    down_clean(lab);
+}
+
+#[test]
+fn an_interface_endpoint_answers_by_private_dns_with_its_own_security_group() {
+    require_root!();
+    let lab = "t-iface";
+    let file = variant("interface-endpoint.yaml", lab, |t| t);
+    let _guard = up(&file, lab);
+    let run = |host: &str, args: &[&str]| {
+        let mut argv = vec!["exec", host, "--lab", lab, "--", "timeout", "10"];
+        argv.extend_from_slice(args);
+        text(&vpclab(&argv))
+    };
+    // Private DNS: inside VPC a the public name is the endpoint's interface; in b it is not.
+    let name = "sqs.us-east-1.amazonaws.com";
+    assert_eq!(run("app1", &["dig", "+short", name]).trim(), "10.0.2.4");
+    assert_eq!(run("peer1", &["dig", "+short", name]).trim(), "192.0.2.10");
+    let url = format!("http://{name}/");
+    let code = run(
+        "app1",
+        &["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", &url],
+    );
+    assert_eq!(code, "200");
+    // The endpoint's group refuses other-sg: the connection times out.
+    let refused = run(
+        "other1",
+        &["curl", "-s", "-m", "3", "-o", "/dev/null", &url],
+    );
+    assert!(!refused.contains("200"), "{refused}");
+    // The service saw the instance's private address, and the endpoint metered the bytes.
+    let log = std::fs::read_to_string(format!("/run/vpclab/{lab}/sqs.log")).unwrap();
+    assert!(log.contains("10.0.1.4 - -"), "{log}");
+    let cost = text(&vpclab(&["status", lab, "--cost"]));
+    assert!(cost.contains("vpce:a-sqs"), "{cost}");
     down_clean(lab);
 }

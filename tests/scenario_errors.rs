@@ -832,9 +832,48 @@ vpcs:
             "t.yaml:15:22: vpcs.a.endpoints.e3.service: service queue (sqs) has no gateway endpoint: AWS offers them for s3 and dynamodb only",
             "t.yaml:16:22: vpcs.a.endpoints.e4.service: gateway endpoints are same-Region only: service s3-eu is in eu-west-1, vpc a in us-east-1",
             "t.yaml:17:22: vpcs.a.endpoints.e5.service: unknown service `ghost`: declare it under `services:` (e.g. `services: { ghost: { region: us-east-1 } }`); services: queue, s3, s3-eu",
-            "t.yaml:18:32: vpcs.a.endpoints.e6.type: interface endpoints are not supported yet by this version of vpclab (gateway endpoints are)",
-            "t.yaml:18:43: vpcs.a.endpoints.e6.subnets: `subnets` is not supported yet by this version of vpclab",
+            "t.yaml:18:53: vpcs.a.endpoints.e6.subnets[0]: unknown subnet `x`; subnets of vpc a: (none)",
             "t.yaml:19:32: vpcs.a.endpoints.e7.type: invalid type `tunnel`: expected gateway or interface",
         ],
     );
+}
+
+#[test]
+fn interface_endpoint_rules() {
+    let text = r#"services:
+  sqs: {}
+  far: { service: sns, region: eu-west-1 }
+vpcs:
+  a:
+    cidr: 10.0.0.0/16
+    subnets:
+      s1: { cidr: 10.0.1.0/24 }
+      s2: { cidr: 10.0.2.0/24 }
+    route_tables: { rt: {} }
+    endpoints:
+      e1: { service: sqs, type: interface, subnets: [s1, s2, nope], security_groups: [ghost] }
+      e2: { service: sqs, type: interface }
+      e3: { service: sqs, type: interface, subnets: [s1], route_tables: [rt] }
+      e4: { service: far, type: interface, subnets: [s1] }
+      e5: { service: sqs, type: gateway, subnets: [s1] }
+expect:
+  - { from: x, to: vpce:e9, protocol: icmp, reachable: true }
+"#;
+    let got = errors(text);
+    let expected = [
+        "vpcs.a.endpoints.e1.subnets[1]: subnets `s1` and `s2` are both in us-east-1a: an interface endpoint takes one subnet per Availability Zone",
+        "vpcs.a.endpoints.e1.subnets[2]: unknown subnet `nope`; subnets of vpc a: s1, s2",
+        "vpcs.a.endpoints.e1.security_groups[0]: unknown security group `ghost`; security groups of vpc a: default",
+        "vpcs.a.endpoints.e2: an interface endpoint needs `subnets:` (one per Availability Zone)",
+        "vpcs.a.endpoints.e3: `route_tables` is for gateway endpoints: an interface endpoint is reached by its addresses",
+        "vpcs.a.endpoints.e4.service: an interface endpoint reaches its Region's services: service far is in eu-west-1, vpc a in us-east-1",
+        "vpcs.a.endpoints.e5.type: `subnets` is for interface endpoints: a gateway endpoint has no interface, no security group and no DNS name of its own",
+        "expect[0].to: unknown endpoint `e9`; endpoints: e1, e3",
+    ];
+    for e in expected {
+        assert!(
+            got.iter().any(|g| g.ends_with(e)),
+            "missing {e:?} in {got:#?}"
+        );
+    }
 }

@@ -21,20 +21,31 @@ pub fn pick_lab(lab: Option<&str>) -> anyhow::Result<String> {
     }
 }
 
-/// The lab holding a host of this name.
+/// The lab holding a host of this name; with several running labs holding one, the user
+/// must say which (a guess could run the command in the wrong lab).
 fn lab_of_host(host: &str, lab: Option<&str>) -> anyhow::Result<(String, HostRecord)> {
     let candidates = match lab {
         Some(lab) => vec![lab.to_string()],
         None => known_labs(),
     };
-    for lab in candidates {
-        if let Ok(state) = LabState::load(&lab) {
-            if let Some(record) = state.host(host) {
-                return Ok((lab, record.clone()));
-            }
+    let mut found: Vec<(String, HostRecord)> = candidates
+        .into_iter()
+        .filter_map(|lab| {
+            let record = LabState::load(&lab).ok()?.host(host)?.clone();
+            Some((lab, record))
+        })
+        .collect();
+    match found.len() {
+        0 => anyhow::bail!("no running lab has a host named {host}"),
+        1 => Ok(found.remove(0)),
+        _ => {
+            let labs: Vec<&str> = found.iter().map(|(l, _)| l.as_str()).collect();
+            anyhow::bail!(
+                "host {host} is in several running labs ({}): name one with --lab",
+                labs.join(", ")
+            )
         }
     }
-    anyhow::bail!("no running lab has a host named {host}")
 }
 
 pub fn down(lab: Option<&str>) -> anyhow::Result<i32> {
@@ -155,9 +166,11 @@ fn print_costs(costs: &[CostLine]) {
     }
     use crate::daemon::costs::prices;
     println!(
-        "  (AWS list prices, us-east-1: NAT gateway ${}/h + ${}/GB; gateway endpoints ${}/GB)",
+        "  (AWS list prices, us-east-1: NAT gateway ${}/h + ${}/GB; interface endpoint ${}/h per AZ + ${}/GB; gateway endpoint ${}/GB)",
         prices::NAT_GATEWAY_HOUR,
         prices::NAT_GATEWAY_GB,
+        prices::INTERFACE_ENDPOINT_HOUR_PER_AZ,
+        prices::INTERFACE_ENDPOINT_GB,
         prices::GATEWAY_ENDPOINT_GB
     );
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::fabric::Metered;
-use crate::scenario::Lab;
+use crate::scenario::{EndpointKind, Lab};
 
 /// US dollars, us-east-1 list prices as aws-rules.md §0.3 records them.
 pub mod prices {
@@ -19,13 +19,18 @@ pub mod prices {
     /// A gateway endpoint (S3, DynamoDB) costs nothing.
     pub const GATEWAY_ENDPOINT_HOUR: f64 = 0.0;
     pub const GATEWAY_ENDPOINT_GB: f64 = 0.0;
+    /// An interface endpoint (PrivateLink): per interface (one per Availability Zone) and
+    /// hour, and per GB processed.
+    pub const INTERFACE_ENDPOINT_HOUR_PER_AZ: f64 = 0.01;
+    pub const INTERFACE_ENDPOINT_GB: f64 = 0.01;
 }
 
 /// Bytes through each NAT gateway and gateway endpoint of one version of the lab.
 #[derive(Debug, Default)]
 pub struct Meters {
     nat_gateways: Vec<AtomicU64>,
-    gateway_endpoints: Vec<AtomicU64>,
+    /// Per endpoint, gateway or interface.
+    endpoints: Vec<AtomicU64>,
 }
 
 impl Meters {
@@ -45,9 +50,9 @@ impl Meters {
                 .iter()
                 .map(|n| AtomicU64::new(old(nat_names, |m| &m.nat_gateways, n)))
                 .collect(),
-            gateway_endpoints: endpoint_names(lab)
+            endpoints: endpoint_names(lab)
                 .iter()
-                .map(|n| AtomicU64::new(old(endpoint_names, |m| &m.gateway_endpoints, n)))
+                .map(|n| AtomicU64::new(old(endpoint_names, |m| &m.endpoints, n)))
                 .collect(),
         }
     }
@@ -56,7 +61,7 @@ impl Meters {
     pub fn add(&self, component: Metered, bytes: usize) {
         let counter = match component {
             Metered::NatGateway(g) => self.nat_gateways.get(g),
-            Metered::GatewayEndpoint(e) => self.gateway_endpoints.get(e),
+            Metered::GatewayEndpoint(e) | Metered::InterfaceEndpoint(e) => self.endpoints.get(e),
         };
         if let Some(c) = counter {
             c.fetch_add(bytes as u64, Ordering::Relaxed);
@@ -88,17 +93,18 @@ impl Meters {
                     prices::NAT_GATEWAY_GB,
                 )
             });
-        let endpoints = endpoint_names(lab)
-            .into_iter()
-            .zip(&self.gateway_endpoints)
-            .map(|(n, b)| {
-                line(
-                    format!("vpce:{n}"),
-                    b,
-                    prices::GATEWAY_ENDPOINT_HOUR,
-                    prices::GATEWAY_ENDPOINT_GB,
-                )
-            });
+        let endpoints = lab.endpoints.iter().zip(&self.endpoints).map(|(e, b)| {
+            let (hour, gb) = match e.kind {
+                EndpointKind::Gateway => {
+                    (prices::GATEWAY_ENDPOINT_HOUR, prices::GATEWAY_ENDPOINT_GB)
+                }
+                EndpointKind::Interface => (
+                    prices::INTERFACE_ENDPOINT_HOUR_PER_AZ * e.interfaces.len() as f64,
+                    prices::INTERFACE_ENDPOINT_GB,
+                ),
+            };
+            line(format!("vpce:{}", e.name), b, hour, gb)
+        });
         nat.chain(endpoints).collect()
     }
 }

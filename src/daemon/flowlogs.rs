@@ -226,7 +226,10 @@ pub fn observe(
     if trace.rejected_out {
         return;
     }
-    let receiver = delivered_to.or(trace.rejected_at).or_else(|| {
+    // Only instances' interfaces are logged here (an interface endpoint's are AWS-managed).
+    let instances = lab.lab.instances.len();
+    let refused_at = trace.rejected_at.filter(|&eni| eni < instances);
+    let receiver = delivered_to.or(refused_at).or_else(|| {
         // Refused by the destination subnet's NACL: the interface it was for, by the VPC's
         // address map (one hash lookup, no scan of the instances).
         let subnet = trace.rejected_in_subnet?;

@@ -35,6 +35,8 @@ pub struct HostSpec {
     pub run: Option<String>,
     /// Serves a simulated AWS service: `up` waits until it listens.
     pub service_host: bool,
+    /// More addresses it answers on, on `lo`: its interface endpoints' interfaces.
+    pub lo_addresses: Vec<Ipv4Addr>,
 }
 
 impl HostSpec {
@@ -60,6 +62,15 @@ impl HostSpec {
         } else {
             (host.services().to_vec(), host.run().map(str::to_string))
         };
+        let lo_addresses = match host {
+            HostRef::Internet(n, _) => lab
+                .endpoints
+                .iter()
+                .filter(|e| lab.services[e.service].host == n)
+                .flat_map(|e| e.interfaces.iter().map(|i| i.private_ip))
+                .collect(),
+            HostRef::Instance(..) => Vec::new(),
+        };
         HostSpec {
             name: host.name().to_string(),
             ip: host.ip(),
@@ -69,6 +80,7 @@ impl HostSpec {
             services,
             run,
             service_host,
+            lo_addresses,
         }
     }
 }
@@ -112,6 +124,10 @@ pub fn create_host(
     let bound = netns::bind_services(&ns, name, &spec.services)
         .with_context(|| format!("start services of host {name}"))?;
     let tasks = netns::spawn_all(bound);
+    for &addr in &spec.lo_addresses {
+        netns::add_lo_address(&ns, addr)
+            .with_context(|| format!("add endpoint address {addr} to host {name}"))?;
+    }
     // Bound before `run:` starts, so the metadata service is there when it looks.
     let metadata = match lab.host(id) {
         HostRef::Instance(..) => Some(
@@ -221,10 +237,13 @@ pub fn remove_host(state: &mut LabState, host: Host) -> anyhow::Result<()> {
 /// VPC with DNS on also asks its VPC's resolver (base + 2), with its region's internal domain
 /// as the search domain, as AWS's default DHCP options set.
 pub fn write_all_host_files(state: &mut LabState, lab: &Lab) -> anyhow::Result<()> {
-    let mut names: Vec<(String, Ipv4Addr)> = (0..lab.host_count())
+    let hosts: Vec<(String, Ipv4Addr)> = (0..lab.host_count())
         .map(|id| (lab.host(id).name().to_string(), lab.host(id).ip()))
         .collect();
-    names.extend(
+    // Hosts without a resolver (internet hosts, VPCs with `dns: false`) find internet names
+    // here; instances with one ask it, so that private DNS of interface endpoints can answer.
+    let mut with_internet = hosts.clone();
+    with_internet.extend(
         lab.internet
             .hosts
             .iter()
@@ -244,7 +263,12 @@ pub fn write_all_host_files(state: &mut LabState, lab: &Lab) -> anyhow::Result<(
             }
             HostRef::Internet(..) => (None, None),
         };
-        netns::write_host_files(&ns, &names, nameserver, search.as_deref())
+        let names = if nameserver.is_some() {
+            &hosts
+        } else {
+            &with_internet
+        };
+        netns::write_host_files(&ns, names, nameserver, search.as_deref())
             .with_context(|| format!("write /etc/netns/{ns}"))?;
     }
     Ok(())

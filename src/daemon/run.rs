@@ -19,7 +19,7 @@ use super::ssh;
 use super::state::{control_socket, process_start_time, scenario_copy, LabState};
 use super::teardown::{remove_recorded, Removed};
 use crate::fabric::{explain, probe_key, Compiled};
-use crate::scenario::{self, Lab, Probe};
+use crate::scenario::{self, HostId, Lab, Probe};
 
 /// What the control socket handlers share.
 struct Daemon {
@@ -239,7 +239,7 @@ fn explain_request(
             message: format!("no host named {from} in lab {}", lab.name),
         };
     };
-    let dst = match destination(lab, to) {
+    let dst = match destination(lab, src, to) {
         Some(addr) => addr,
         None => {
             return Reply::Error {
@@ -273,10 +273,20 @@ fn explain_request(
 }
 
 /// `to` of `vpclab explain`: a host (its own address), `NAME.public` (an instance's public IP
-/// or a NAT gateway's Elastic IP), an internet host's DNS name, or an IPv4 address.
-fn destination(lab: &Lab, to: &str) -> Option<std::net::Ipv4Addr> {
+/// or a NAT gateway's Elastic IP), `vpce:NAME` (an interface endpoint), a DNS name (as the
+/// source instance's resolver answers it), or an IPv4 address.
+fn destination(lab: &Lab, src: HostId, to: &str) -> Option<std::net::Ipv4Addr> {
     if let Some(id) = lab.host_by_name(to) {
         return Some(lab.host(id).ip());
+    }
+    if src < lab.instances.len() && to.contains('.') {
+        if let Some(ip) = lab.resolve_dns(src, &to.to_ascii_lowercase()) {
+            return Some(ip);
+        }
+    }
+    if let Some(name) = to.strip_prefix("vpce:") {
+        let e = lab.endpoints.iter().find(|e| e.name == name)?;
+        return e.interfaces.first().map(|i| i.private_ip);
     }
     if let Some(name) = to.strip_suffix(".public") {
         if let Some(id) = lab.instance_by_name(name) {

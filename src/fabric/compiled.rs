@@ -13,6 +13,7 @@ use crate::scenario::{
 };
 
 use super::conntrack::EniTag;
+use super::eni::{self, Eni, EniId};
 
 /// Which route of a table matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,8 +54,10 @@ pub struct Compiled {
     pub lab: Lab,
     /// Per route table: every route, local ones included, longest prefix first.
     pub(super) tables: Vec<Vec<CompiledRoute>>,
-    /// Per VPC: which instance holds which private address.
-    pub(super) addresses: Vec<HashMap<Ipv4Addr, InstanceId>>,
+    /// Every network interface: instances' first (same index), then endpoints'.
+    enis: Vec<Eni>,
+    /// Per VPC: which interface holds which private address.
+    pub(super) addresses: Vec<HashMap<Ipv4Addr, EniId>>,
     /// Per security group: the private addresses of its members, sorted (SG references match
     /// these, aws-rules.md §2.2).
     members: Vec<Vec<Ipv4Addr>>,
@@ -69,6 +72,8 @@ pub struct Compiled {
     nat_tags: Vec<u64>,
     /// Per internet host: the gateway endpoints whose service it serves.
     endpoints_of_host: Vec<Vec<EndpointId>>,
+    /// Per internet host: the interface-endpoint interfaces whose addresses it holds.
+    enis_of_host: Vec<Vec<(Ipv4Addr, EniId)>>,
     /// Per instance: the traffic mirror sessions whose source it is, by ascending session
     /// number (the order AWS tries them in).
     mirror_sessions: Vec<Vec<MirrorSessionId>>,
@@ -104,14 +109,17 @@ impl Compiled {
                 routes
             })
             .collect();
+        let enis = eni::enis(&lab);
         let mut addresses = vec![HashMap::new(); lab.vpcs.len()];
-        for (id, instance) in lab.instances.iter().enumerate() {
-            addresses[instance.vpc].insert(instance.private_ip, id);
-        }
         let mut members = vec![Vec::new(); lab.security_groups.len()];
-        for instance in &lab.instances {
-            for &g in &instance.security_groups {
-                members[g].push(instance.private_ip);
+        let mut enis_of_host = vec![Vec::new(); lab.internet.hosts.len()];
+        for (id, e) in enis.iter().enumerate() {
+            addresses[e.vpc].insert(e.ip, id);
+            for &g in &e.security_groups {
+                members[g].push(e.ip);
+            }
+            if let Some(n) = e.host.checked_sub(lab.instances.len()) {
+                enis_of_host[n].push((e.ip, id));
             }
         }
         for m in &mut members {
@@ -153,6 +161,8 @@ impl Compiled {
             internet,
             nat_tags,
             endpoints_of_host,
+            enis_of_host,
+            enis,
             mirror_sessions,
         }
     }
@@ -168,13 +178,23 @@ impl Compiled {
         self.members[group].binary_search(&addr).is_ok()
     }
 
-    /// The connection-tracking identity of an instance's interface.
-    pub fn eni_tag(&self, eni: InstanceId) -> EniTag {
-        let i = &self.lab.instances[eni];
+    /// Network interface `eni`.
+    pub fn eni(&self, eni: EniId) -> &Eni {
+        &self.enis[eni]
+    }
+
+    /// The connection-tracking identity of a network interface.
+    pub fn eni_tag(&self, eni: EniId) -> EniTag {
+        let e = &self.enis[eni];
         EniTag {
-            vpc: self.vpc_tags[i.vpc],
-            addr: i.private_ip,
+            vpc: self.vpc_tags[e.vpc],
+            addr: e.ip,
         }
+    }
+
+    /// The interface-endpoint interfaces whose addresses internet host `n` answers on.
+    pub fn enis_of_host(&self, n: InternetHostId) -> &[(Ipv4Addr, EniId)] {
+        &self.enis_of_host[n]
     }
 
     /// Longest-prefix match in one route table.
@@ -184,9 +204,15 @@ impl Compiled {
             .find(|r| r.destination.contains(&dst))
     }
 
+    /// The network interface holding `addr` in `vpc`, if any.
+    pub fn eni_at(&self, vpc: VpcId, addr: Ipv4Addr) -> Option<EniId> {
+        self.addresses[vpc].get(&addr).copied()
+    }
+
     /// The instance holding `addr` in `vpc`, if any.
     pub fn instance_at(&self, vpc: VpcId, addr: Ipv4Addr) -> Option<InstanceId> {
-        self.addresses[vpc].get(&addr).copied()
+        self.eni_at(vpc, addr)
+            .filter(|&e| e < self.lab.instances.len())
     }
 
     pub fn vpc_contains(&self, vpc: VpcId, addr: Ipv4Addr) -> bool {
@@ -195,7 +221,10 @@ impl Compiled {
 
     /// The instance that owns `addr` in any VPC (for naming a probe's destination).
     pub fn instance_anywhere(&self, addr: Ipv4Addr) -> Option<InstanceId> {
-        self.addresses.iter().find_map(|m| m.get(&addr).copied())
+        let instances = self.lab.instances.len();
+        self.addresses
+            .iter()
+            .find_map(|m| m.get(&addr).copied().filter(|&e| e < instances))
     }
 
     /// Who holds public IPv4 `addr`, if anyone.

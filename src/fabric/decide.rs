@@ -17,6 +17,7 @@ use crate::scenario::{
 use crate::wire::FlowKey;
 
 use super::compiled::{CompiledTarget, PublicOwner};
+use super::eni::{EniId, EniOwner};
 use super::rules;
 use super::{proto, Compiled, Conntrack, Direction, DropCode, Hop, Outcome, SgVerdict, Trace};
 
@@ -98,6 +99,7 @@ pub fn decide_quoting(
 pub enum Metered {
     NatGateway(NatGatewayId),
     GatewayEndpoint(EndpointId),
+    InterfaceEndpoint(EndpointId),
 }
 
 /// What `decide_packet` found: the outcome, the header as delivered, and the metered
@@ -169,7 +171,7 @@ pub fn decide_mirror_copy(
 impl<T: Trace> Ctx<'_, T> {
     fn from(&mut self, from: HostId) -> Outcome {
         match self.lab.lab.host(from) {
-            HostRef::Instance(id, _) => self.send_from_instance(id),
+            HostRef::Instance(id, _) => self.send_from_eni(id),
             HostRef::Internet(n, _) => {
                 self.trace.hop(Hop::FromInternet(n));
                 self.send_from_internet(n)
@@ -177,11 +179,13 @@ impl<T: Trace> Ctx<'_, T> {
         }
     }
 
-    fn send_from_instance(&mut self, from: InstanceId) -> Outcome {
+    /// Out of network interface `from` (an instance's, or an interface endpoint's answering
+    /// for its service).
+    fn send_from_eni(&mut self, from: EniId) -> Outcome {
         let lab = self.lab;
-        let source = &lab.lab.instances[from];
+        let source = lab.eni(from);
         self.trace.hop(Hop::SourceEni(from));
-        if source.source_dest_check && self.key.src != source.private_ip {
+        if source.source_dest_check && self.key.src != source.ip {
             return Outcome::Drop(DropCode::EniSourceDestCheckRestriction);
         }
         if !self.mirror_copy && !self.security_groups(from, Direction::Outbound) {
@@ -190,8 +194,8 @@ impl<T: Trace> Ctx<'_, T> {
         let subnet = &lab.lab.subnets[source.subnet];
         // Inside one subnet the frame goes straight to the neighbour: no route table, no NACL.
         if subnet.cidr.contains(&self.key.dst) {
-            if let Some(target) = lab.instance_at(source.vpc, self.key.dst) {
-                if lab.lab.instances[target].subnet == source.subnet {
+            if let Some(target) = lab.eni_at(source.vpc, self.key.dst) {
+                if lab.eni(target).subnet == source.subnet {
                     self.trace.hop(Hop::SameSubnet(source.subnet));
                     return self.arrive(target);
                 }
@@ -261,10 +265,25 @@ impl<T: Trace> Ctx<'_, T> {
         Outcome::Deliver(lab.lab.internet_host_id(service.host))
     }
 
-    /// A packet from internet host `n`: a service answering through a gateway endpoint goes
-    /// back into the endpoint's VPC; everything else crosses the internet.
+    /// A packet from internet host `n`: a service answering from an interface endpoint's
+    /// address leaves by that interface, one answering through a gateway endpoint goes back
+    /// into the endpoint's VPC; everything else crosses the internet.
     fn send_from_internet(&mut self, n: InternetHostId) -> Outcome {
         let lab = self.lab;
+        if let Some(&(_, eni)) = lab
+            .enis_of_host(n)
+            .iter()
+            .find(|(ip, _)| *ip == self.key.src)
+        {
+            // An endpoint answers; it never opens a connection into the VPC.
+            if !self.flows.is_tracked(lab.eni_tag(eni), &self.key, self.now) {
+                return Outcome::Drop(DropCode::VpceIntraVpcTraffic);
+            }
+            if let EniOwner::Endpoint(e) = lab.eni(eni).owner {
+                self.metered = Some(Metered::InterfaceEndpoint(e));
+            }
+            return self.send_from_eni(eni);
+        }
         for &endpoint in lab.endpoints_of_host(n) {
             if self
                 .flows
@@ -334,7 +353,7 @@ impl<T: Trace> Ctx<'_, T> {
         if !self.cross_gateway() {
             return Outcome::Drop(DropCode::NoPath);
         }
-        let private = self.lab.lab.instances[target].private_ip;
+        let private = self.lab.eni(target).ip;
         self.trace.hop(Hop::InternetGateway {
             vpc,
             direction: Direction::Inbound,
@@ -436,15 +455,15 @@ impl<T: Trace> Ctx<'_, T> {
 
     /// Delivery by the VPC router to the subnet that holds the destination.
     fn enter_vpc(&mut self, vpc: VpcId) -> Outcome {
-        let Some(target) = self.lab.instance_at(vpc, self.key.dst) else {
+        let Some(target) = self.lab.eni_at(vpc, self.key.dst) else {
             return Outcome::Drop(DropCode::NoPossibleDestination);
         };
         self.enter_subnet(target)
     }
 
-    /// Into the subnet of instance `target`: its NACL inbound, then the instance.
-    fn enter_subnet(&mut self, target: InstanceId) -> Outcome {
-        let subnet: SubnetId = self.lab.lab.instances[target].subnet;
+    /// Into the subnet of interface `target`: its NACL inbound, then the interface.
+    fn enter_subnet(&mut self, target: EniId) -> Outcome {
+        let subnet: SubnetId = self.lab.eni(target).subnet;
         if !self.network_acl(subnet, Direction::Inbound) {
             return Outcome::Drop(DropCode::SubnetAclRestriction);
         }
@@ -452,17 +471,21 @@ impl<T: Trace> Ctx<'_, T> {
         self.arrive(target)
     }
 
-    fn arrive(&mut self, target: InstanceId) -> Outcome {
+    fn arrive(&mut self, target: EniId) -> Outcome {
         if !self.security_groups(target, Direction::Inbound) {
             return Outcome::Drop(DropCode::EniSgRulesMismatch);
         }
         self.trace.hop(Hop::DestinationEni(target));
-        Outcome::Deliver(target)
+        let eni = self.lab.eni(target);
+        if let EniOwner::Endpoint(e) = eni.owner {
+            self.metered = Some(Metered::InterfaceEndpoint(e));
+        }
+        Outcome::Deliver(eni.host)
     }
 
     /// The security groups of `eni` in `direction`: a tracked flow passes whatever the rules;
     /// otherwise a rule must allow it, and the flow is tracked from then on.
-    fn security_groups(&mut self, eni: InstanceId, direction: Direction) -> bool {
+    fn security_groups(&mut self, eni: EniId, direction: Direction) -> bool {
         let tag = self.lab.eni_tag(eni);
         let verdict = if self.flows.refresh(tag, &self.key, self.now) {
             SgVerdict::Tracked

@@ -275,3 +275,65 @@ fn a_gateway_endpoint_carries_tcp_to_its_service_untranslated_and_the_reply_back
     let (out, _) = send(&l, &flows, "app", udp);
     assert_eq!(out, Outcome::Drop(DropCode::VpceGatewayProtocolRestriction));
 }
+
+const INTERFACE_LAB: &str = r#"
+name: iface
+services: { sqs: { region: us-east-1 } }
+vpcs:
+  a:
+    cidr: 10.0.0.0/16
+    subnets: { s: { cidr: 10.0.1.0/24 }, ep: { cidr: 10.0.2.0/24 } }
+    security_groups:
+      ep-sg: { ingress: [{ protocol: tcp, ports: 80, source: 10.0.1.10/32 }] }
+    endpoints: { e: { service: sqs, type: interface, subnets: [ep], security_groups: [ep-sg] } }
+    instances:
+      app: { subnet: s, private_ip: 10.0.1.10 }
+      other: { subnet: s, private_ip: 10.0.1.11 }
+"#;
+
+#[test]
+fn an_interface_endpoint_is_an_address_with_a_security_group_that_only_answers() {
+    let l = Compiled::new(load_str(INTERFACE_LAB, "iface.yaml").unwrap_or_else(|e| panic!("{e}")));
+    let flows = Conntrack::scratch();
+    let eni = l.lab.endpoints[0].interfaces[0].private_ip;
+    assert_eq!(
+        eni,
+        Ipv4Addr::new(10, 0, 2, 4),
+        "the subnet's first free address"
+    );
+    let request = tcp([10, 0, 1, 10], 40000, eni.octets(), 80, SYN);
+    let d = decide_packet(
+        &l,
+        &flows,
+        Duration::ZERO,
+        host(&l, "app"),
+        &request,
+        None,
+        &mut (),
+    );
+    assert_eq!(d.outcome, Outcome::Deliver(host(&l, "sqs")));
+    assert_eq!(
+        d.delivered, request,
+        "the service answers on the endpoint's own address"
+    );
+    assert_eq!(d.metered, Some(Metered::InterfaceEndpoint(0)));
+    let reply = tcp(eni.octets(), 80, [10, 0, 1, 10], 40000, SYN_ACK);
+    let (out, _) = send(&l, &flows, "sqs", reply);
+    assert_eq!(out, Outcome::Deliver(host(&l, "app")));
+    // Its group admits app only.
+    let (out, _) = send(
+        &l,
+        &flows,
+        "other",
+        tcp([10, 0, 1, 11], 40000, eni.octets(), 80, SYN),
+    );
+    assert_eq!(out, Outcome::Drop(DropCode::EniSgRulesMismatch));
+    // The endpoint never opens a connection into its VPC.
+    let (out, _) = send(
+        &l,
+        &flows,
+        "sqs",
+        tcp(eni.octets(), 5000, [10, 0, 1, 11], 22, SYN),
+    );
+    assert_eq!(out, Outcome::Drop(DropCode::VpceIntraVpcTraffic));
+}

@@ -5,6 +5,7 @@
 mod compiled;
 mod conntrack;
 mod decide;
+mod eni;
 mod explain;
 pub mod mirror;
 pub mod nat;
@@ -30,6 +31,7 @@ pub use decide::{
     decide, decide_mirror_copy, decide_packet, decide_quoting, read_packet, Decision, Metered,
     Packet,
 };
+pub use eni::{Eni, EniId, EniOwner};
 pub use explain::{explain, probe_key, Explanation, Leg};
 pub use nat::NatTable;
 pub use rules::{acl_decides, sg_allows};

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use crate::scenario::{PortRange, Protocol, SgPeer};
 use crate::wire::FlowKey;
 
-use super::{AclRuleRef, Compiled, Direction, Hop, Outcome, RouteRef, SgVerdict};
+use super::{AclRuleRef, Compiled, Direction, EniOwner, Hop, Outcome, RouteRef, SgVerdict};
 
 use super::Leg;
 
@@ -59,14 +59,14 @@ fn describe(lab: &Compiled, key: &FlowKey, hop: &Hop) -> String {
     let l = &lab.lab;
     match *hop {
         Hop::SourceEni(i) => {
-            let inst = &l.instances[i];
+            let e = lab.eni(i);
             format!(
-                "eni:{} {} in subnet {} ({}), vpc {}",
-                inst.name,
-                inst.private_ip,
-                l.subnets[inst.subnet].name,
-                l.subnets[inst.subnet].cidr,
-                l.vpcs[inst.vpc].name
+                "{} {} in subnet {} ({}), vpc {}",
+                e.component,
+                e.ip,
+                l.subnets[e.subnet].name,
+                l.subnets[e.subnet].cidr,
+                l.vpcs[e.vpc].name
             )
         }
         Hop::SameSubnet(s) => format!(
@@ -143,8 +143,8 @@ fn describe(lab: &Compiled, key: &FlowKey, hop: &Hop) -> String {
             verdict,
         } => {
             let packet = packet_words(key, direction);
-            let instance = &l.instances[eni];
-            let eni = &instance.name;
+            let interface = lab.eni(eni);
+            let eni = &interface.component;
             let dir = direction.as_str();
             match verdict {
                 SgVerdict::Rule { group, rule } | SgVerdict::Untracked { group, rule } => {
@@ -167,26 +167,26 @@ fn describe(lab: &Compiled, key: &FlowKey, hop: &Hop) -> String {
                         ""
                     };
                     format!(
-                        "security group sg:{} {dir} (eni:{eni}): rule {} ({} {side} {peer}) allows {packet}{untracked}",
+                        "security group sg:{} {dir} ({eni}): rule {} ({} {side} {peer}) allows {packet}{untracked}",
                         sg.name,
                         rule + 1,
                         rule_words(r.protocol, r.ports, r.icmp_type, r.icmp_code),
                     )
                 }
                 SgVerdict::Tracked => format!(
-                    "security groups of eni:{eni} {dir}: {packet} belongs to a tracked connection (stateful: passes whatever the rules)"
+                    "security groups of {eni} {dir}: {packet} belongs to a tracked connection (stateful: passes whatever the rules)"
                 ),
                 SgVerdict::Related => format!(
-                    "security groups of eni:{eni} {dir}: {packet} is an ICMP error about a tracked connection (passes as related)"
+                    "security groups of {eni} {dir}: {packet} is an ICMP error about a tracked connection (passes as related)"
                 ),
                 SgVerdict::NoRule => {
-                    let groups: Vec<String> = instance
+                    let groups: Vec<String> = interface
                         .security_groups
                         .iter()
                         .map(|g| format!("sg:{}", l.security_groups[*g].name))
                         .collect();
                     format!(
-                        "no rule of {} allows {dir} {packet} (eni:{eni}; security groups allow only)",
+                        "no rule of {} allows {dir} {packet} ({eni}; security groups allow only)",
                         groups.join(", ")
                     )
                 }
@@ -241,7 +241,21 @@ fn describe(lab: &Compiled, key: &FlowKey, hop: &Hop) -> String {
             l.subnets[s].name, l.subnets[s].cidr
         ),
         Hop::DestinationEni(i) => {
-            format!("eni:{} {}", l.instances[i].name, l.instances[i].private_ip)
+            let e = lab.eni(i);
+            match e.owner {
+                EniOwner::Instance(_) => format!("{} {}", e.component, e.ip),
+                EniOwner::Endpoint(id) => {
+                    let service = &l.services[l.endpoints[id].service];
+                    format!(
+                        "interface endpoint {} {} (subnet {}): on to service {} ({})",
+                        e.component,
+                        e.ip,
+                        l.subnets[e.subnet].name,
+                        service.name,
+                        service.dns_name()
+                    )
+                }
+            }
         }
         Hop::FromInternet(n) => {
             let h = &l.internet.hosts[n];
@@ -310,7 +324,7 @@ fn describe(lab: &Compiled, key: &FlowKey, hop: &Hop) -> String {
 pub(super) fn component(lab: &Compiled, hop: &Hop) -> Option<String> {
     let l = &lab.lab;
     match *hop {
-        Hop::SourceEni(i) | Hop::DestinationEni(i) => Some(format!("eni:{}", l.instances[i].name)),
+        Hop::SourceEni(i) | Hop::DestinationEni(i) => Some(lab.eni(i).component.clone()),
         Hop::Route { table, .. } => Some(format!("rtb:{}", l.route_tables[table].name)),
         Hop::Peering { peering, .. } => Some(format!("pcx:{}", l.peerings[peering].name)),
         Hop::EnterSubnet(s) | Hop::LeaveSubnet(s) | Hop::SameSubnet(s) => {

@@ -4,10 +4,10 @@
 use std::net::Ipv4Addr;
 
 use super::proto::{ICMP as PROTO_ICMP, TCP as PROTO_TCP, UDP as PROTO_UDP};
-use crate::scenario::{AclRule, InstanceId, NetworkAcl, Protocol, SecurityGroupId, SgPeer};
+use crate::scenario::{AclRule, NetworkAcl, Protocol, SecurityGroupId, SgPeer};
 use crate::wire::FlowKey;
 
-use super::{AclRuleRef, Compiled, Direction};
+use super::{AclRuleRef, Compiled, Direction, EniId};
 
 /// What a rule matches besides addresses: protocol, destination port, ICMP type and code.
 fn matches_packet(
@@ -45,12 +45,12 @@ pub fn remote(direction: Direction, key: &FlowKey) -> Ipv4Addr {
 /// `direction`. Their rules are a union: the order only picks which one to report.
 pub fn sg_allows(
     lab: &Compiled,
-    eni: InstanceId,
+    eni: EniId,
     direction: Direction,
     key: &FlowKey,
 ) -> Option<(SecurityGroupId, usize)> {
     let other = remote(direction, key);
-    for &group in &lab.lab.instances[eni].security_groups {
+    for &group in &lab.eni(eni).security_groups {
         let sg = &lab.lab.security_groups[group];
         let rules = match direction {
             Direction::Inbound => &sg.ingress,
@@ -76,8 +76,10 @@ pub fn sg_allows(
 /// either end of the flow (the request, or the reply of a request so admitted), so that both
 /// directions of one flow agree. Untracked flows pass by those open rules alone, which is why
 /// removing the admitting rule cuts them at once. ICMP and other protocols are always tracked.
-pub fn untracked(lab: &Compiled, eni: InstanceId, direction: Direction, key: &FlowKey) -> bool {
-    if !matches!(key.protocol, PROTO_TCP | PROTO_UDP) {
+pub fn untracked(lab: &Compiled, eni: EniId, direction: Direction, key: &FlowKey) -> bool {
+    // Flows through interface endpoints are always tracked (aws-rules.md §2.3).
+    let endpoint = matches!(lab.eni(eni).owner, super::EniOwner::Endpoint(_));
+    if endpoint || !matches!(key.protocol, PROTO_TCP | PROTO_UDP) {
         return false;
     }
     let opposite = match direction {
@@ -92,19 +94,16 @@ pub fn untracked(lab: &Compiled, eni: InstanceId, direction: Direction, key: &Fl
 /// The rules of `eni`'s groups in `direction`.
 fn sg_rules(
     lab: &Compiled,
-    eni: InstanceId,
+    eni: EniId,
     direction: Direction,
 ) -> impl Iterator<Item = &crate::scenario::SgRule> {
-    lab.lab.instances[eni]
-        .security_groups
-        .iter()
-        .flat_map(move |&g| {
-            let sg = &lab.lab.security_groups[g];
-            match direction {
-                Direction::Inbound => sg.ingress.iter(),
-                Direction::Outbound => sg.egress.iter(),
-            }
-        })
+    lab.eni(eni).security_groups.iter().flat_map(move |&g| {
+        let sg = &lab.lab.security_groups[g];
+        match direction {
+            Direction::Inbound => sg.ingress.iter(),
+            Direction::Outbound => sg.egress.iter(),
+        }
+    })
 }
 
 fn open_cidr(peer: SgPeer) -> bool {
@@ -112,19 +111,14 @@ fn open_cidr(peer: SgPeer) -> bool {
 }
 
 /// A rule open to all addresses allows the packet.
-fn admitted_from_anywhere(
-    lab: &Compiled,
-    eni: InstanceId,
-    direction: Direction,
-    key: &FlowKey,
-) -> bool {
+fn admitted_from_anywhere(lab: &Compiled, eni: EniId, direction: Direction, key: &FlowKey) -> bool {
     sg_rules(lab, eni, direction).any(|r| {
         open_cidr(r.peer) && matches_packet(r.protocol, r.ports, r.icmp_type, r.icmp_code, key)
     })
 }
 
 /// A rule open to all addresses on all ports of the packet's protocol.
-fn open_to_all(lab: &Compiled, eni: InstanceId, direction: Direction, key: &FlowKey) -> bool {
+fn open_to_all(lab: &Compiled, eni: EniId, direction: Direction, key: &FlowKey) -> bool {
     sg_rules(lab, eni, direction).any(|r| {
         open_cidr(r.peer)
             && r.protocol.matches(key.protocol)

@@ -46,10 +46,12 @@ pub enum DropCode {
     NoPath,
     /// A gateway endpoint carries TCP and ICMP echo only.
     VpceGatewayProtocolRestriction,
+    /// An interface endpoint only answers: it cannot open connections into its VPC.
+    VpceIntraVpcTraffic,
 }
 
 impl DropCode {
-    pub const ALL: [DropCode; 16] = [
+    pub const ALL: [DropCode; 17] = [
         DropCode::NoRouteToDestination,
         DropCode::BadStateRoute,
         DropCode::PcxRequiresAddressInVpcCidr,
@@ -66,6 +68,7 @@ impl DropCode {
         DropCode::NgwErrorPortAllocation,
         DropCode::NoPath,
         DropCode::VpceGatewayProtocolRestriction,
+        DropCode::VpceIntraVpcTraffic,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -88,6 +91,7 @@ impl DropCode {
             DropCode::NgwErrorPortAllocation => "NGW_ERROR_PORT_ALLOCATION",
             DropCode::NoPath => "NO_PATH",
             DropCode::VpceGatewayProtocolRestriction => "VPCE_GATEWAY_PROTOCOL_RESTRICTION",
+            DropCode::VpceIntraVpcTraffic => "VPCE_INTRA_VPC_TRAFFIC",
         }
     }
 
@@ -135,6 +139,9 @@ impl DropCode {
             DropCode::NoPath => "the path loops back through a gateway it already crossed",
             DropCode::VpceGatewayProtocolRestriction => {
                 "a gateway endpoint carries only TCP and ICMP echo to its service"
+            }
+            DropCode::VpceIntraVpcTraffic => {
+                "an interface endpoint only answers connections opened to it: it cannot initiate traffic into its VPC"
             }
         }
     }

@@ -47,6 +47,21 @@ pub fn listen_on_lo(
     })?
 }
 
+/// Adds `addr`/32 to `lo` of namespace `ns` (a host that answers on more addresses than its
+/// own, like a service behind interface endpoints). Blocking.
+pub fn add_lo_address(ns: &str, addr: Ipv4Addr) -> Result<(), NetnsError> {
+    run_in(ns, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|source| NetnsError::Runtime {
+                ns: ns.to_string(),
+                source,
+            })?;
+        rt.block_on(add_to_lo(ns, addr))
+    })?
+}
+
 /// `ip address add ADDR/32 dev lo`.
 async fn add_to_lo(ns: &str, addr: Ipv4Addr) -> Result<(), NetnsError> {
     let (conn, handle, _) = rtnetlink::new_connection().map_err(|source| NetnsError::Runtime {

@@ -266,17 +266,15 @@ fn vpc(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<VpcRaw> {
 fn endpoint(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<EndpointRaw> {
     let m = node.map(errs, ENDPOINT_KEYS)?;
     let kind = required_string(&m, errs, "type", "gateway or interface");
-    if let Some(k) = kind.as_ref().filter(|k| k.value == "interface") {
-        errs.at(
-            k.pos,
-            &k.path,
-            "interface endpoints are not supported yet by this version of vpclab (gateway endpoints are)",
-        );
-    }
-    for key in ["subnets", "security_groups", "private_dns"] {
-        m.unsupported(errs, key);
-    }
     Some(EndpointRaw {
+        subnets: m
+            .get("subnets")
+            .and_then(|n| n.strings(errs, "a subnet name"))
+            .unwrap_or_default(),
+        security_groups: m
+            .get("security_groups")
+            .and_then(|n| n.strings(errs, "a security group name")),
+        private_dns: m.boolean(errs, "private_dns"),
         service: required_string(&m, errs, "service", "a service of `services:` like s3"),
         route_tables: m
             .get("route_tables")

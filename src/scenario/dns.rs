@@ -4,7 +4,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::lab::{InstanceId, Lab, VpcId};
+use super::lab::{EndpointKind, InstanceId, Lab, VpcId};
 
 /// The region where EC2 names differ from every other region's (its names predate the rest).
 const FIRST_REGION: &str = "us-east-1";
@@ -97,6 +97,9 @@ impl Lab {
         if let Some(id) = self.host_by_name(name) {
             return Some(self.host(id).ip());
         }
+        if let Some(ip) = self.endpoint_private_dns(asker, name) {
+            return Some(ip);
+        }
         let internet = &self.internet.hosts;
         if let Some(h) = internet.iter().find(|h| h.dns.as_deref() == Some(name)) {
             return Some(h.ip);
@@ -116,6 +119,24 @@ impl Lab {
                 && is_public_domain(&self.vpcs[i.vpc].region, domain)
         })?;
         Some(if i.vpc == vpc { i.private_ip } else { ip })
+    }
+
+    /// A service's public name, inside a VPC with an interface endpoint for it and private
+    /// DNS on: the endpoint's interface in the asker's Availability Zone (else its first).
+    fn endpoint_private_dns(&self, asker: InstanceId, name: &str) -> Option<Ipv4Addr> {
+        let instance = &self.instances[asker];
+        let az = &self.subnets[instance.subnet].az;
+        let e = self.endpoints.iter().find(|e| {
+            e.vpc == instance.vpc
+                && e.kind == EndpointKind::Interface
+                && e.private_dns
+                && self.services[e.service].dns_name() == name
+        })?;
+        let same_az = e
+            .interfaces
+            .iter()
+            .find(|i| &self.subnets[i.subnet].az == az);
+        same_az.or(e.interfaces.first()).map(|i| i.private_ip)
     }
 
     /// Whether the resolver of `asker` knows the private names of `vpc`'s instances: its own

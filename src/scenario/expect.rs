@@ -12,7 +12,7 @@ use super::yaml::At;
 pub(super) fn expectations(ctx: &mut Ctx, raw: &[ExpectRaw]) {
     for e in raw {
         let from = e.from.as_ref().and_then(|f| host(ctx, f));
-        let to = e.to.as_ref().and_then(|t| destination(ctx, t));
+        let to = e.to.as_ref().and_then(|t| destination(ctx, from, t));
         let probe = e.protocol.as_ref().and_then(|p| match p.value.as_str() {
             "icmp" => Some(Probe::Icmp),
             "tcp" => Some(Probe::Tcp),
@@ -108,8 +108,20 @@ fn host_ip(ctx: &Ctx, id: HostId) -> Ipv4Addr {
 
 /// `to`: a host name (its private IPv4), `HOST.public` or `NAT.public` (a public IPv4), the
 /// DNS name of an internet host, or a literal IPv4 address.
-fn destination(ctx: &mut Ctx, to: &At<String>) -> Option<(String, Ipv4Addr)> {
+fn destination(ctx: &mut Ctx, from: Option<HostId>, to: &At<String>) -> Option<(String, Ipv4Addr)> {
     let text = to.value.as_str();
+    if let Some(name) = text.strip_prefix("vpce:") {
+        return endpoint_address(ctx, name, to);
+    }
+    // A name is resolved as the source host would: an instance asks its VPC's resolver
+    // (private DNS of interface endpoints answers there).
+    let asker = from.filter(|&f| f < ctx.lab.instances.len());
+    let lower = text.to_ascii_lowercase();
+    if let Some(ip) = asker.and_then(|a| ctx.lab.resolve_dns(a, &lower)) {
+        if text.contains('.') && text.parse::<Ipv4Addr>().is_err() {
+            return Some((text.to_string(), ip));
+        }
+    }
     if ctx.host_ids.contains_key(text) {
         let id = host(ctx, to)?;
         return Some((text.to_string(), host_ip(ctx, id)));
@@ -171,5 +183,29 @@ fn destination(ctx: &mut Ctx, to: &At<String>) -> Option<(String, Ipv4Addr)> {
         ),
     };
     ctx.error(to, msg);
+    None
+}
+
+/// `vpce:NAME`: the address of an interface endpoint's first interface.
+fn endpoint_address(ctx: &mut Ctx, name: &str, at: &At<String>) -> Option<(String, Ipv4Addr)> {
+    let found = ctx.lab.endpoints.iter().find(|e| e.name == name);
+    let msg = match found {
+        Some(e) => match e.interfaces.first() {
+            Some(i) => return Some((at.value.clone(), i.private_ip)),
+            None => format!(
+                "`{}`: endpoint {name} is a gateway endpoint: it has no address",
+                at.value
+            ),
+        },
+        None => {
+            let mut names: Vec<&str> = ctx.lab.endpoints.iter().map(|e| e.name.as_str()).collect();
+            names.sort();
+            format!(
+                "unknown endpoint `{name}`; endpoints: {}",
+                list(names.into_iter())
+            )
+        }
+    };
+    ctx.error(at, msg);
     None
 }

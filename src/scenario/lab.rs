@@ -77,8 +77,31 @@ pub struct Endpoint {
     pub name: String,
     pub vpc: VpcId,
     pub service: ServiceId,
+    pub kind: EndpointKind,
     /// Gateway endpoints add a route `pl:SERVICE -> vpce:NAME` to these tables.
     pub route_tables: Vec<RouteTableId>,
+    /// Interface endpoints: a network interface in each chosen subnet.
+    pub interfaces: Vec<EndpointInterface>,
+    /// Interface endpoints: the groups of those interfaces.
+    pub security_groups: Vec<SecurityGroupId>,
+    /// Interface endpoints: the service's public name resolves, inside the VPC, to the
+    /// endpoint's interfaces.
+    pub private_dns: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointKind {
+    /// Routes to the service's prefix list; no interface, no security group (S3, DynamoDB).
+    Gateway,
+    /// PrivateLink: an interface with a private address in each chosen subnet.
+    Interface,
+}
+
+/// One network interface of an interface endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndpointInterface {
+    pub subnet: SubnetId,
+    pub private_ip: Ipv4Addr,
 }
 
 /// The simulated internet: its hosts and the pool public IPs and Elastic IPs come from.

@@ -30,6 +30,10 @@ pub(super) struct EndpointRaw {
     /// `gateway` or `interface`.
     pub kind: Option<At<String>>,
     pub route_tables: Vec<At<String>>,
+    /// Interface endpoints: one network interface in each of these subnets.
+    pub subnets: Vec<At<String>>,
+    pub security_groups: Option<Vec<At<String>>>,
+    pub private_dns: Option<At<bool>>,
 }
 
 #[derive(Default)]

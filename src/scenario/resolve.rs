@@ -158,6 +158,7 @@ pub(super) fn resolve(raw: &ScenarioRaw, file_name: &str, errs: &mut Errors) -> 
     services::services(&mut ctx, &raw.services, &region);
     services::endpoints(&mut ctx, &raw.vpcs);
     internet::public_addresses(&mut ctx, &raw.vpcs);
+    services::endpoint_addresses(&mut ctx, &raw.vpcs);
     flowlogs::flow_logs(&mut ctx, &raw.vpcs);
     mirroring::mirroring(&mut ctx, &raw.mirroring);
     expect::expectations(&mut ctx, &raw.expect);

@@ -10,9 +10,10 @@ use ipnet::Ipv4Net;
 
 use super::internet::DOCUMENTATION_RANGES;
 use super::lab::*;
-use super::raw::{ServiceRaw, VpcRaw};
+use super::raw::{EndpointRaw, ServiceRaw, VpcRaw};
 use super::resolve::{list, Ctx};
-use super::values::{check_name, check_region};
+use super::security::sorted_names;
+use super::values::{check_name, check_region, is_reserved};
 use super::yaml::At;
 
 /// TEST-NET-1: where the lab's AWS services live.
@@ -101,15 +102,30 @@ pub(super) fn endpoints(ctx: &mut Ctx, vpcs: &[VpcRaw]) {
                 continue;
             };
             let Some(kind) = &e.kind else { continue };
+            if kind.value == "interface" {
+                interface_endpoint(ctx, vpc, service, e);
+                continue;
+            }
             if kind.value != "gateway" {
-                if kind.value != "interface" {
+                let msg = format!(
+                    "invalid type `{}`: expected gateway or interface",
+                    kind.value
+                );
+                ctx.error(kind, msg);
+                continue;
+            }
+            for (key, given) in [
+                ("subnets", !e.subnets.is_empty()),
+                ("security_groups", e.security_groups.is_some()),
+                ("private_dns", e.private_dns.is_some()),
+            ] {
+                if given {
                     let msg = format!(
-                        "invalid type `{}`: expected gateway or interface",
-                        kind.value
+                        "`{key}` is for interface endpoints: a gateway endpoint has no interface, \
+                         no security group and no DNS name of its own"
                     );
                     ctx.error(kind, msg);
                 }
-                continue;
             }
             if !gateway_checks(ctx, vpc, service, e.service.as_ref().unwrap_or(&e.name)) {
                 continue;
@@ -147,7 +163,11 @@ pub(super) fn endpoints(ctx: &mut Ctx, vpcs: &[VpcRaw]) {
                 name: e.name.value.clone(),
                 vpc,
                 service,
+                kind: EndpointKind::Gateway,
                 route_tables: tables,
+                interfaces: Vec::new(),
+                security_groups: Vec::new(),
+                private_dns: false,
             });
         }
     }
@@ -223,4 +243,139 @@ fn add_route(
         prefix_list: Some(service),
     });
     true
+}
+
+/// An interface endpoint: subnets of its VPC (one per Availability Zone), security groups of
+/// its VPC (default: the VPC's default group), the service in the VPC's Region. Addresses are
+/// given later, by `endpoint_addresses`, once instances and NAT gateways hold theirs.
+fn interface_endpoint(ctx: &mut Ctx, vpc: VpcId, service: ServiceId, e: &EndpointRaw) {
+    let region = ctx.lab.vpcs[vpc].region.clone();
+    let s = &ctx.lab.services[service];
+    if s.region != region {
+        let msg = format!(
+            "an interface endpoint reaches its Region's services: service {} is in {}, vpc {} in {region}",
+            s.name,
+            s.region,
+            ctx.vpc_name(vpc)
+        );
+        ctx.error(e.service.as_ref().unwrap_or(&e.name), msg);
+        return;
+    }
+    if !e.route_tables.is_empty() {
+        ctx.error(
+            &e.name,
+            "`route_tables` is for gateway endpoints: an interface endpoint is reached by its addresses",
+        );
+    }
+    if e.subnets.is_empty() {
+        ctx.error(
+            &e.name,
+            "an interface endpoint needs `subnets:` (one per Availability Zone)",
+        );
+        return;
+    }
+    let mut interfaces = Vec::new();
+    let mut zones: HashMap<String, String> = HashMap::new();
+    for at in &e.subnets {
+        let Some(found) = ctx.subnet_ids.get(&(vpc, at.value.clone())).copied() else {
+            let mine = list(
+                ctx.lab
+                    .subnets
+                    .iter()
+                    .filter(|x| x.vpc == vpc)
+                    .map(|x| x.name.as_str()),
+            );
+            let msg = format!(
+                "unknown subnet `{}`; subnets of vpc {}: {mine}",
+                at.value,
+                ctx.vpc_name(vpc)
+            );
+            ctx.error(at, msg);
+            continue;
+        };
+        let Some(subnet) = found else { continue };
+        let az = ctx.lab.subnets[subnet].az.clone();
+        if let Some(other) = zones.insert(az.clone(), at.value.clone()) {
+            let msg = format!(
+                "subnets `{other}` and `{}` are both in {az}: an interface endpoint takes one subnet per Availability Zone",
+                at.value
+            );
+            ctx.error(at, msg);
+            continue;
+        }
+        interfaces.push(EndpointInterface {
+            subnet,
+            private_ip: Ipv4Addr::UNSPECIFIED,
+        });
+    }
+    let security_groups = match &e.security_groups {
+        None => vec![ctx.lab.vpcs[vpc].default_security_group],
+        Some(names) => names
+            .iter()
+            .filter_map(|n| {
+                let found = ctx.sg_ids[vpc].get(&n.value).copied();
+                if found.is_none() {
+                    let valid = sorted_names(&ctx.sg_ids[vpc]);
+                    let msg = format!(
+                        "unknown security group `{}`; security groups of vpc {}: {}",
+                        n.value,
+                        ctx.vpc_name(vpc),
+                        list(valid.iter().map(String::as_str))
+                    );
+                    ctx.error(n, msg);
+                }
+                found
+            })
+            .collect(),
+    };
+    ctx.lab.endpoints.push(Endpoint {
+        name: e.name.value.clone(),
+        vpc,
+        service,
+        kind: EndpointKind::Interface,
+        route_tables: Vec::new(),
+        interfaces,
+        security_groups,
+        // AWS's default for AWS services.
+        private_dns: e.private_dns.as_ref().is_none_or(|b| b.value),
+    });
+}
+
+/// After instances and NAT gateways: each interface of an interface endpoint gets the next
+/// free address of its subnet, as AWS's requester-managed interfaces do.
+pub(super) fn endpoint_addresses(ctx: &mut Ctx, vpcs: &[VpcRaw]) {
+    let mut taken: Vec<Ipv4Addr> = ctx
+        .lab
+        .instances
+        .iter()
+        .map(|i| i.private_ip)
+        .chain(ctx.lab.nat_gateways.iter().map(|g| g.private_ip))
+        .collect();
+    for e in 0..ctx.lab.endpoints.len() {
+        for n in 0..ctx.lab.endpoints[e].interfaces.len() {
+            let subnet = ctx.lab.endpoints[e].interfaces[n].subnet;
+            let cidr = ctx.lab.subnets[subnet].cidr;
+            let free = (u32::from(cidr.network())..=u32::from(cidr.broadcast()))
+                .map(Ipv4Addr::from)
+                .find(|ip| !is_reserved(cidr, *ip) && !taken.contains(ip));
+            if let Some(ip) = free {
+                taken.push(ip);
+                ctx.lab.endpoints[e].interfaces[n].private_ip = ip;
+                continue;
+            }
+            let name = ctx.lab.endpoints[e].name.clone();
+            let msg = format!(
+                "InsufficientFreeAddressesInSubnet: subnet {} ({cidr}) has no free address left for endpoint {name}",
+                ctx.lab.subnets[subnet].name
+            );
+            let at = vpcs
+                .iter()
+                .flat_map(|v| &v.endpoints)
+                .find(|r| r.name.value == name)
+                .map(|r| r.name.clone());
+            if let Some(at) = at {
+                ctx.error(&at, msg);
+            }
+        }
+    }
 }
