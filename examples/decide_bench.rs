@@ -1,14 +1,24 @@
 //! Decisions per second of the fabric's decision function on a lab whose security groups have
 //! 60 rules each way and whose NACLs have 20 rules each way, the matching rule always last.
 //! Two paths: new flows (every rule list scanned, the flow tracked) and packets of tracked
-//! flows (one lookup per security group). Run: `cargo run --release --example decide_bench`.
+//! flows (one lookup per security group). Then the same two on a lab of 1000 instances (10
+//! VPCs peered in a chain, 100 subnets with a route table each, security groups of 60 ingress
+//! rules, the matching one last; examples/common/scale_yaml.rs), with flows between random
+//! instances of one VPC or of two peered ones. Run:
+//! `cargo run --release --example decide_bench [FLOWS]`; with a second argument `profile`, it
+//! runs only tracked flows of the large lab for ten seconds (for `perf record`).
+
+#[path = "common/scale_yaml.rs"]
+mod scale_yaml;
 
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
+use scale_yaml::{scenario, Shape};
 use vpclab::fabric::{decide, Compiled, Conntrack, Outcome};
+use vpclab::scenario::HostId;
 use vpclab::scenario::load_str;
 use vpclab::wire::FlowKey;
 
@@ -82,6 +92,10 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(FLOWS);
+    if std::env::args().nth(2).as_deref() == Some("profile") {
+        profile(n);
+        return;
+    }
     let lab = lab();
     let (mut new, mut tracked) = (Duration::ZERO, Duration::ZERO);
     let rounds: u16 = 10;
@@ -100,6 +114,106 @@ fn main() {
     let total = f64::from(n) * f64::from(rounds);
     println!(
         "{n} flows; 60 SG rules each way, 20 NACL rules each way, matching rule last, one thread:\n  new flows:     {:>10.0} decisions/s\n  tracked flows: {:>10.0} decisions/s",
+        total / new.as_secs_f64(),
+        total / tracked.as_secs_f64()
+    );
+    scale(n);
+}
+
+/// Flows of the 1000-instance lab: from instance `p % 1000` to one in another subnet of its
+/// VPC (odd p) or in the next VPC of the chain (even p), TCP to port 22.
+fn scale_flows(lab: &Compiled, shape: Shape, n: u16) -> Vec<(HostId, FlowKey)> {
+    let mut rng: u32 = 0x9e37_79b9;
+    let mut next = move |m: usize| {
+        rng ^= rng << 13;
+        rng ^= rng >> 17;
+        rng ^= rng << 5;
+        rng as usize % m
+    };
+    (0..n)
+        .map(|p| {
+            let (v, s, i) = (next(shape.vpcs), next(shape.subnets), next(shape.per_subnet));
+            let dv = if p % 2 == 0 && shape.vpcs > 1 {
+                if v + 1 < shape.vpcs {
+                    v + 1
+                } else {
+                    v - 1
+                }
+            } else {
+                v
+            };
+            let (ds, di) = ((s + 1 + next(shape.subnets - 1)) % shape.subnets, next(shape.per_subnet));
+            let from = lab.lab.host_by_name(&Shape::host(v, s, i));
+            let from = from.unwrap_or_else(|| panic!("no host {}", Shape::host(v, s, i)));
+            let key = FlowKey {
+                src: Shape::ip(v, s, i),
+                dst: Shape::ip(dv, ds, di),
+                protocol: 6,
+                src_port: 10_000 + p,
+                dst_port: 22,
+                icmp_type: 0,
+                icmp_code: 0,
+                tcp_flags: 0x10,
+            };
+            (from, key)
+        })
+        .collect()
+}
+
+fn scale_pass(lab: &Compiled, flows: &Conntrack, packets: &[(HostId, FlowKey)]) -> Duration {
+    let start = Instant::now();
+    for (from, key) in packets {
+        let out = decide(lab, flows, Duration::from_secs(1), *from, black_box(key), &mut ());
+        assert!(matches!(out, Outcome::Deliver(_)), "{key:?}: {out:?}");
+    }
+    start.elapsed()
+}
+
+fn scale_lab() -> (Shape, Compiled) {
+    let shape = Shape::for_instances(1000, 60);
+    let text = scenario("bench", shape);
+    let lab = Compiled::new(load_str(&text, "scale.yaml").unwrap_or_else(|e| panic!("{e}")));
+    (shape, lab)
+}
+
+/// Tracked flows of the large lab only, for ten seconds.
+fn profile(n: u16) {
+    let (shape, lab) = scale_lab();
+    let packets = scale_flows(&lab, shape, n);
+    let flows = Conntrack::for_dataplane();
+    scale_pass(&lab, &flows, &packets);
+    let (start, mut done) = (Instant::now(), 0u64);
+    while start.elapsed() < Duration::from_secs(10) {
+        scale_pass(&lab, &flows, &packets);
+        done += packets.len() as u64;
+    }
+    println!(
+        "tracked flows: {:.0} decisions/s",
+        done as f64 / start.elapsed().as_secs_f64()
+    );
+}
+
+/// New and tracked flows on the lab of 1000 instances.
+fn scale(n: u16) {
+    let (shape, lab) = scale_lab();
+    let packets = scale_flows(&lab, shape, n);
+    let (mut new, mut tracked) = (Duration::ZERO, Duration::ZERO);
+    let rounds: u32 = 10;
+    for _ in 0..rounds {
+        let flows = Conntrack::for_dataplane();
+        // As above: touch the table's pages first.
+        scale_pass(&lab, &flows, &packets);
+        flows.sweep(Duration::from_secs(1_000_000));
+        new += scale_pass(&lab, &flows, &packets);
+        tracked += scale_pass(&lab, &flows, &packets);
+    }
+    let total = f64::from(u32::from(n) * rounds);
+    println!(
+        "{} instances, {} route tables, {} VPCs peered in a chain, SGs of {} rules (matching rule last), one thread:\n  new flows:     {:>10.0} decisions/s\n  tracked flows: {:>10.0} decisions/s",
+        shape.instances(),
+        lab.lab.route_tables.len(),
+        shape.vpcs,
+        shape.rules,
         total / new.as_secs_f64(),
         total / tracked.as_secs_f64()
     );

@@ -1,55 +1,187 @@
 #!/usr/bin/env bash
-# Benchmark: TCP throughput (iperf3) and ping RTT between two instances through the fabric,
-# beside the same between two namespaces through a kernel router namespace, in one run.
-# Usage: sudo scripts/bench.sh [SECONDS]   (default 5 s per iperf3 run)
+# Benchmark (issue 6): the fabric beside the kernel, in one run on one machine, so that the
+# ratios hold on a shared, noisy machine. For each path: iperf3 TCP with 1 and 4 streams, UDP
+# with 64-byte datagrams (the rate the receiver gets, packets/s) and ping RTT (min, median,
+# p99 of many pings).
+#   fabric (scripts/bench-lab.yaml)            kernel reference (namespaces a, r, b, c)
+#   vpc      ba -> bb, two subnets of a VPC    router  a -> r -> b   veth, ip_forward, MTU 9001
+#   peering  ba -> bw, a peering connection    router  (same)
+#   igw      ba -> inet, the IGW's 1:1 NAT     nat     a -> r -> c   + nftables masquerade,
+#   natgw    bb -> inet, a NAT gateway + IGW   nat     (same)          far side MTU 1500
+# Prints a table of figures and ratios (fabric / kernel) and writes it as JSON under
+# target/bench/. Takes about 15 x SECONDS + 40 s.
+# Usage: sudo scripts/bench.sh [SECONDS]   (default 5 s per iperf3 run; PINGS=500 pings per path;
+#        VPCLAB=path/to/vpclab to bench a copy while the tree is rebuilt)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-5}
-vpclab=target/release/vpclab
+pings=${PINGS:-500}
+vpclab=${VPCLAB:-target/release/vpclab}
+[ "$(id -u)" = 0 ] || { echo "bench: run as root (namespaces, TUN devices)" >&2; exit 1; }
+for tool in iperf3 ping nft python3; do
+    command -v "$tool" >/dev/null || { echo "bench: $tool is missing (scripts/setup.sh installs it; nft: apt-get install nftables)" >&2; exit 1; }
+done
 [ -x "$vpclab" ] || cargo build --release --locked
 
-k="vlbench$$"
+k="vlb$$"
+raw=$(mktemp -d)
 cleanup() {
+    for p in "$raw"/*.pid; do
+        [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null || true
+    done
     $vpclab down bench >/dev/null 2>&1 || true
-    for n in a r b; do ip netns del "$k-$n" 2>/dev/null || true; done
+    for n in a r b c; do ip netns del "$k-$n" 2>/dev/null || true; done
+    rm -rf "$raw"
 }
 trap cleanup EXIT
 
-# iperf3 receiver bitrate in Gbit/s from its text summary.
-gbits() { awk '/receiver/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /bits\/sec/) { v=$i; u=$(i+1) } }
-    END { if (u ~ /^G/) print v; else if (u ~ /^M/) print v/1000; else if (u ~ /^K/) print v/1e6; else print 0 }'; }
-rtt() { awk -F'/' '/^rtt|^round-trip/ { print $5 }'; }
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+load_before=$(load)
 
-# --- through the fabric
+# measure NAME "CLIENT COMMAND PREFIX" "SERVER COMMAND PREFIX" DESTINATION
+# Raw iperf3 JSON and ping output go to $raw/NAME.*; every run is bounded by `timeout`.
+measure() {
+    local name=$1 client=$2 server=$3 dst=$4 bound=$((secs + 20))
+    echo "bench: $name" >&2
+    $server iperf3 -s -D -I "$raw/$name.pid" >/dev/null
+    sleep 0.3
+    timeout "$bound" $client iperf3 -c "$dst" -t "$secs" -J >"$raw/$name.tcp1.json" || true
+    timeout "$bound" $client iperf3 -c "$dst" -t "$secs" -P 4 -J >"$raw/$name.tcp4.json" || true
+    timeout "$bound" $client iperf3 -c "$dst" -t "$secs" -u -l 64 -b 0 -J >"$raw/$name.udp.json" || true
+    timeout "$bound" $client ping -n -c "$pings" -i 0.005 "$dst" >"$raw/$name.ping" || true
+    kill "$(cat "$raw/$name.pid")" 2>/dev/null || true
+    rm -f "$raw/$name.pid"
+}
+
+# --- the kernel: a <-veth-> r <-veth-> b, and r <-veth-> c (MTU 1500) behind masquerade
+for n in a r b c; do ip netns add "$k-$n"; ip -n "$k-$n" link set lo up; done
+leg() { # leg NS ROUTER_IF HOST_ADDR ROUTER_ADDR MTU
+    ip link add "${k}x" type veth peer name "${k}y"
+    ip link set "${k}x" netns "$k-$1" name eth0
+    ip link set "${k}y" netns "$k-r" name "$2"
+    ip -n "$k-$1" addr add "$3/24" dev eth0
+    ip -n "$k-$1" link set eth0 up mtu "$5"
+    ip -n "$k-r" addr add "$4/24" dev "$2"
+    ip -n "$k-r" link set "$2" up mtu "$5"
+    ip -n "$k-$1" route add default via "$4"
+}
+leg a ra 10.77.1.10 10.77.1.1 9001
+leg b rb 10.77.2.10 10.77.2.1 9001
+leg c rc 198.51.100.10 198.51.100.1 1500
+ip netns exec "$k-r" sysctl -qw net.ipv4.ip_forward=1
+ip netns exec "$k-r" nft -f - <<EOF
+table ip nat {
+    chain post { type nat hook postrouting priority 100; oifname "rc" masquerade; }
+}
+EOF
+measure router "ip netns exec $k-a" "ip netns exec $k-b" 10.77.2.10
+measure nat "ip netns exec $k-a" "ip netns exec $k-c" 198.51.100.10
+for n in a r b c; do ip netns del "$k-$n"; done
+
+# --- the fabric
 $vpclab up scripts/bench-lab.yaml >/dev/null
-$vpclab exec bb -- iperf3 -s -D -1 >/dev/null
-sleep 0.3
-fabric_tput=$($vpclab exec ba -- iperf3 -c 10.77.2.10 -t "$secs" -f g | gbits)
-fabric_rtt=$($vpclab exec ba -- ping -q -c 50 -i 0.02 10.77.2.10 | rtt)
+measure vpc "$vpclab exec ba --" "$vpclab exec bb --" 10.77.2.10
+measure peering "$vpclab exec ba --" "$vpclab exec bw --" 10.78.1.10
+measure igw "$vpclab exec ba --" "$vpclab exec inet --" 198.51.100.10
+measure natgw "$vpclab exec bb --" "$vpclab exec inet --" 198.51.100.10
+$vpclab status >"$raw/status.txt" 2>&1 || true
 $vpclab down bench >/dev/null
 
-# --- through a kernel router namespace: a <-veth-> r <-veth-> b
-for n in a r b; do ip netns add "$k-$n"; ip -n "$k-$n" link set lo up; done
-ip link add "${k}ar" type veth peer name "${k}ra"
-ip link set "${k}ar" netns "$k-a" name eth0
-ip link set "${k}ra" netns "$k-r" name ra
-ip link add "${k}br" type veth peer name "${k}rb"
-ip link set "${k}br" netns "$k-b" name eth0
-ip link set "${k}rb" netns "$k-r" name rb
-ip -n "$k-a" addr add 10.77.1.10/24 dev eth0; ip -n "$k-a" link set eth0 up mtu 9001
-ip -n "$k-b" addr add 10.77.2.10/24 dev eth0; ip -n "$k-b" link set eth0 up mtu 9001
-ip -n "$k-r" addr add 10.77.1.1/24 dev ra; ip -n "$k-r" link set ra up mtu 9001
-ip -n "$k-r" addr add 10.77.2.1/24 dev rb; ip -n "$k-r" link set rb up mtu 9001
-ip -n "$k-a" route add default via 10.77.1.1
-ip -n "$k-b" route add default via 10.77.2.1
-ip netns exec "$k-r" sysctl -qw net.ipv4.ip_forward=1
-ip netns exec "$k-b" iperf3 -s -D -1 >/dev/null
-sleep 0.3
-kernel_tput=$(ip netns exec "$k-a" iperf3 -c 10.77.2.10 -t "$secs" -f g | gbits)
-kernel_rtt=$(ip netns exec "$k-a" ping -q -c 50 -i 0.02 10.77.2.10 | rtt)
+mkdir -p target/bench
+out="target/bench/bench-$(date +%Y%m%d-%H%M%S).json"
+RAW=$raw OUT=$out SECS=$secs LOAD_BEFORE=$load_before LOAD_AFTER=$(load) \
+    COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo +dirty)" \
+    python3 - <<'EOF'
+import json, os, platform, re, statistics, time
 
-printf '%-28s %12s %12s %8s\n' "metric" "fabric" "kernel" "ratio"
-printf '%-28s %12s %12s %8s\n' "TCP throughput (Gbit/s)" "$fabric_tput" "$kernel_tput" \
-    "$(awk -v f="$fabric_tput" -v k="$kernel_tput" 'BEGIN { printf "%.2f", (k > 0 ? f / k : 0) }')"
-printf '%-28s %12s %12s %8s\n' "ping RTT avg (ms)" "$fabric_rtt" "$kernel_rtt" \
-    "$(awk -v f="$fabric_rtt" -v k="$kernel_rtt" 'BEGIN { printf "%.2f", (k > 0 ? f / k : 0) }')"
+raw, secs = os.environ["RAW"], float(os.environ["SECS"])
+
+def iperf(name, test):
+    try:
+        with open(f"{raw}/{name}.{test}.json") as f:
+            end = json.load(f).get("end", {})
+    except (OSError, ValueError):
+        return None, None
+    if test == "udp":
+        got = end.get("sum_received") or end.get("sum") or {}
+        seconds = got.get("seconds") or secs
+        # Datagrams the receiver got per second (64 bytes each).
+        return (got.get("bytes", 0) / 64 / seconds if seconds else None), None
+    got = end.get("sum_received", {})
+    sent = end.get("sum_sent", {})
+    gbps = got.get("bits_per_second")
+    return (gbps / 1e9 if gbps else None), sent.get("retransmits")
+
+def rtt(name):
+    try:
+        with open(f"{raw}/{name}.ping") as f:
+            times = sorted(float(t) * 1000 for t in re.findall(r"time=([\d.]+) ms", f.read()))
+    except OSError:
+        times = []
+    if not times:
+        return {"min": None, "median": None, "p99": None, "count": 0}
+    p99 = times[min(len(times) - 1, int(round(0.99 * (len(times) - 1))))]
+    return {"min": times[0], "median": statistics.median(times), "p99": p99, "count": len(times)}
+
+paths = {}
+for name in ["router", "nat", "vpc", "peering", "igw", "natgw"]:
+    tcp1, re1 = iperf(name, "tcp1")
+    tcp4, re4 = iperf(name, "tcp4")
+    udp, _ = iperf(name, "udp")
+    paths[name] = {"tcp1_gbps": tcp1, "tcp1_retransmits": re1, "tcp4_gbps": tcp4,
+                   "tcp4_retransmits": re4, "udp64_pps": udp, "rtt_us": rtt(name)}
+reference = {"vpc": "router", "peering": "router", "igw": "nat", "natgw": "nat"}
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+ratios = {}
+for name, ref in reference.items():
+    f, k = paths[name], paths[ref]
+    fm, km = f["rtt_us"]["median"], k["rtt_us"]["median"]
+    ratios[name] = {"vs": ref,
+                    "tcp1": ratio(f["tcp1_gbps"], k["tcp1_gbps"]),
+                    "tcp4": ratio(f["tcp4_gbps"], k["tcp4_gbps"]),
+                    "udp64": ratio(f["udp64_pps"], k["udp64_pps"]),
+                    "added_median_rtt_us": (fm - km) if fm is not None and km is not None else None}
+
+def show(v, fmt):
+    return "-" if v is None else format(v, fmt)
+
+print(f"bench: {secs:g} s per iperf3 run, load {os.environ['LOAD_BEFORE']} before, "
+      f"{os.environ['LOAD_AFTER']} after (1, 5, 15 min)")
+head = f"{'path':<9} {'vs':<7} {'TCP x1 Gb/s':>16} {'TCP x4 Gb/s':>16} {'UDP64 kpps':>16} " \
+       f"{'RTT min/med/p99 us':>20} {'+med us':>8}"
+print(head)
+print("-" * len(head))
+for name in ["router", "nat"] + list(reference):
+    p = paths[name]
+    r = ratios.get(name, {})
+    def cell(v, q, fmt):
+        return show(v, fmt) + (f" ({show(q, '.2f')})" if name in reference else "")
+    t = p["rtt_us"]
+    print(f"{name:<9} {reference.get(name, 'kernel'):<7} "
+          f"{cell(p['tcp1_gbps'], r.get('tcp1'), '.2f'):>16} "
+          f"{cell(p['tcp4_gbps'], r.get('tcp4'), '.2f'):>16} "
+          f"{cell(p['udp64_pps'] and p['udp64_pps'] / 1e3, r.get('udp64'), '.0f'):>16} "
+          f"{show(t['min'], '.0f') + '/' + show(t['median'], '.0f') + '/' + show(t['p99'], '.0f'):>20} "
+          f"{show(r.get('added_median_rtt_us'), '.0f') if name in reference else '':>8}")
+print("(ratio to the kernel path in brackets; targets: TCP >= 0.80, UDP64 >= 0.50, +median RTT <= 30 us)")
+
+report = {
+    "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    "commit": os.environ["COMMIT"],
+    "kernel": platform.release(),
+    "cpus": os.cpu_count(),
+    "seconds_per_run": secs,
+    "load_before": os.environ["LOAD_BEFORE"],
+    "load_after": os.environ["LOAD_AFTER"],
+    "udp_datagram_bytes": 64,
+    "paths": paths,
+    "ratios": ratios,
+    "targets": {"tcp_ratio": 0.8, "udp64_ratio": 0.5, "added_median_rtt_us": 30},
+}
+with open(os.environ["OUT"], "w") as f:
+    json.dump(report, f, indent=2)
+print(f"bench: written {os.environ['OUT']}")
+EOF

@@ -12,7 +12,7 @@ fi
 # Tools the lab's hosts and tests run: ip, ping, curl, iperf3, tcpdump, ps/pkill, dig, and
 # OpenSSH (the `ssh` service starts its own sshd inside hosts; the machine's sshd is never used).
 packages=(iproute2 iputils-ping curl iperf3 tcpdump procps ca-certificates dnsutils
-          openssh-client openssh-server)
+          openssh-client openssh-server nftables)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -877,3 +877,37 @@ expect:
         );
     }
 }
+
+#[test]
+fn instance_route_targets_and_forwarding() {
+    let text = r#"internet: { hosts: { ex: { ip: 198.51.100.10 } } }
+vpcs:
+  a:
+    cidr: 10.0.0.0/16
+    subnets: { s: { cidr: 10.0.1.0/24 } }
+    route_tables:
+      rt:
+        routes:
+          - { destination: 10.5.0.0/16, target: eni:ghost }
+          - { destination: 10.6.0.0/16, target: eni:b1 }
+          - { destination: 10.7.0.0/16, target: eni:ex }
+          - { destination: 10.8.0.0/16, target: eni:a1 }
+    instances:
+      a1: { subnet: s, forwarding: bridge }
+  b:
+    cidr: 10.1.0.0/16
+    subnets: { s2: { cidr: 10.1.1.0/24 } }
+    instances: { b1: { subnet: s2 } }
+"#;
+    let got = errors(text);
+    let expected = [
+        "vpcs.a.route_tables.rt.routes[0].target: route target `eni:ghost`: unknown instance `ghost`; instances of vpc a: a1",
+        "vpcs.a.route_tables.rt.routes[1].target: route target `eni:b1`: instance b1 is in vpc b, not in vpc a",
+        "vpcs.a.route_tables.rt.routes[2].target: route target `eni:ex`: ex is an internet host, not an instance of vpc a",
+        "vpcs.a.instances.a1.forwarding: invalid forwarding `bridge`: expected route or masquerade",
+    ];
+    for e in expected {
+        assert!(got.iter().any(|g| g.ends_with(e)), "missing {e:?} in {got:#?}");
+    }
+    assert_eq!(got.len(), expected.len(), "{got:#?}");
+}

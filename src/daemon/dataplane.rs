@@ -6,6 +6,7 @@
 //! table is sharded, reserved up front, and outlives recompiles (tracked flows survive a rule
 //! change, as in AWS).
 
+use std::io::IoSlice;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,12 +16,17 @@ use tun_rs::AsyncDevice;
 
 use super::costs::Meters;
 use super::flowlogs::{observe, FlowLogSink, FlowTrace};
-use super::mirror::Mirror;
+use super::mirror::{Mirror, Ready};
 use super::resolver::Resolver;
+use crate::fabric::mirror::mirror_session;
 use crate::fabric::Direction::{Inbound, Outbound};
 use crate::fabric::{decide_packet, read_packet, Compiled, Conntrack, DropCode, Outcome};
 use crate::scenario::HostId;
-use crate::wire::rewrite;
+use crate::wire::L4Checksum::Complete;
+use crate::wire::{
+    complete_checksum, rewrite, rewrite_with, tcp_reset, FlowKey, VnetHdr, PLAIN_VNET_HDR,
+    PROTO_UDP, RESET_LEN, VNET_HDR_LEN,
+};
 
 /// What the packet loops read: the compiled lab and the interface of each instance.
 pub struct Runtime {
@@ -100,10 +106,32 @@ pub async fn sweep(tracking: Arc<Tracking>) {
     }
 }
 
-/// Largest packet a TUN hands us (no offload: at most the MTU, 9001).
-const BUFFER: usize = 65536;
+/// Largest read: the virtio-net header and a GSO super-packet of up to 64 KiB.
+const BUFFER: usize = VNET_HDR_LEN + 65536;
+const _: () = assert!(VNET_HDR_LEN == tun_rs::VIRTIO_NET_HDR_LEN);
 
-/// Carries every packet that host `slot` sends until its interface is closed.
+/// What the decision leaves the loop to do once the compiled lab is let go.
+enum Next {
+    /// Write the buffer as read (header included, addresses rewritten) to this interface,
+    /// where it counts as this many packets, then send the mirror copies.
+    Send(Arc<AsyncDevice>, usize, [Ready; 2]),
+    /// A GSO super-packet that a mirror session copies: cut it into its segments here, so
+    /// that each copy is of a packet as on a wire (complete checksums, one MTU at most).
+    Segments {
+        runtime: Arc<Runtime>,
+        from: HostId,
+        to: HostId,
+        key: FlowKey,
+        arrived: FlowKey,
+        now: Duration,
+    },
+}
+
+/// Carries every packet that host `slot` sends until its interface is closed. Every read
+/// starts with a virtio-net header (offloads are on, `netns::host`): a GSO super-packet is
+/// decided once on its header, rewritten once (its transport checksum is partial) and written
+/// whole with the same header, so the kernels on both sides do the segmenting, as a
+/// hypervisor's virtual NIC lets them.
 pub async fn pump(
     slot: usize,
     dev: Arc<AsyncDevice>,
@@ -115,20 +143,30 @@ pub async fn pump(
     let mut buf = vec![0u8; BUFFER];
     let mut mirror = Mirror::new(slot);
     let mut resolver = Resolver::default();
+    let mut reset = [0u8; RESET_LEN];
+    let mut segmenter = Segmenter::default();
     loop {
         let n = match dev.recv(&mut buf).await {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => return,
         };
-        let packet = &mut buf[..n];
+        let Some((head, packet)) = buf[..n].split_at_mut_checked(VNET_HDR_LEN) else {
+            counters.count_drop(DropCode::UnsupportedPacket);
+            continue;
+        };
+        let Some(mut vnet) = VnetHdr::parse(head) else {
+            continue;
+        };
         // The VPC's DNS resolver answers before the decision: in AWS no SG or NACL filters
         // what goes to it, no flow log records it, no mirror session copies it.
-        if let Some(reply) = resolver.answer(&shared, slot, packet) {
-            let _ = dev.send(reply).await;
-            continue;
+        if !vnet.is_gso() {
+            if let Some(reply) = resolver.answer(&shared, slot, packet) {
+                let _ = send_plain(&dev, reply).await;
+                continue;
+            }
         }
-        let (target, copies) = {
+        let next = {
             let runtime = shared.load();
             let Some(from) = runtime.slot_host.get(slot).copied().flatten() else {
                 continue;
@@ -140,6 +178,12 @@ pub async fn pump(
                     continue;
                 }
             };
+            // A super-packet counts as the segments it stands for, headers and all.
+            let Some(segments) = vnet.segments(packet) else {
+                counters.count_drop(DropCode::UnsupportedPacket);
+                continue;
+            };
+            let wire_bytes = vnet.wire_bytes(packet);
             let now = tracking.now();
             let (flows, key, quoted) = (&tracking.flows, &input.key, input.quoted.as_ref());
             let compiled = &runtime.compiled;
@@ -155,7 +199,7 @@ pub async fn pump(
                     Outcome::Drop(_) => None,
                 };
                 let sender = Some(from).filter(|&from| from < instances);
-                let bytes = n as u32;
+                let bytes = wire_bytes as u32;
                 let arrived = &decided.delivered;
                 observe(
                     &flow_logs, compiled, sender, key, arrived, bytes, delivered, &trace,
@@ -164,30 +208,167 @@ pub async fn pump(
             };
             let (outcome, arrived) = (decision.outcome, decision.delivered);
             if let (Outcome::Deliver(_), Some(metered)) = (outcome, decision.metered) {
-                runtime.meters.add(metered, n);
+                runtime.meters.add(metered, wire_bytes);
             }
             match outcome {
                 Outcome::Deliver(to) => {
-                    // Traffic mirroring: what `from` sent as it sent it, what `to` receives as
-                    // it arrives.
-                    let (r, t, c) = (&*runtime, &*tracking, &*counters);
-                    let sent = mirror.copy(r, t, c, now, from, Outbound, key, packet);
-                    if arrived != *key {
-                        // A gateway translated it: the packet now says what the decision says.
-                        rewrite(packet, key, &arrived);
+                    let mirrored = vnet.is_offloaded()
+                        && (mirror_session(compiled, from, Outbound, key).is_some()
+                            || mirror_session(compiled, to, Inbound, &arrived).is_some());
+                    if mirrored && vnet.is_gso() {
+                        let key = *key;
+                        Next::Segments {
+                            runtime: Arc::clone(&runtime),
+                            from,
+                            to,
+                            key,
+                            arrived,
+                            now,
+                        }
+                    } else {
+                        // A copy shows the checksum as on a wire, and so does a packet
+                        // whose partial checksum is not the transport one (not from Linux).
+                        let l4 = vnet.l4_checksum(packet, key.protocol);
+                        let must_settle = mirrored || (l4.is_none() && arrived != *key);
+                        if must_settle && (vnet.is_gso() || !settle(&mut vnet, head, packet)) {
+                            counters.count_drop(DropCode::UnsupportedPacket);
+                            continue;
+                        }
+                        // Traffic mirroring: what `from` sent as it sent it, what `to`
+                        // receives as it arrives.
+                        let (r, t, c) = (&*runtime, &*tracking, &*counters);
+                        let sent = mirror.copy(r, t, c, now, from, Outbound, key, packet);
+                        if arrived != *key {
+                            // A gateway translated it: the packet now says what the decision
+                            // says.
+                            let l4 = vnet.l4_checksum(packet, key.protocol);
+                            rewrite_with(packet, key, &arrived, l4.unwrap_or(Complete));
+                        }
+                        let received = mirror.copy(r, t, c, now, to, Inbound, &arrived, packet);
+                        let target = runtime.devices[to].clone();
+                        Next::Send(target, segments.count, [sent, received])
                     }
-                    let received = mirror.copy(r, t, c, now, to, Inbound, &arrived, packet);
-                    (runtime.devices[to].clone(), [sent, received])
                 }
                 Outcome::Drop(code) => {
                     counters.count_drop(code);
+                    if code == DropCode::NgwIdleTimeout {
+                        // The NAT gateway forgot the connection: it answers with a RST.
+                        if let Some(len) = tcp_reset(packet, &mut reset) {
+                            let _ = send_plain(&dev, &reset[..len]).await;
+                        }
+                    }
                     continue;
                 }
             }
         };
-        if target.send(packet).await.is_ok() {
-            counters.delivered.fetch_add(1, Ordering::Relaxed);
+        match next {
+            Next::Send(target, packets, copies) => {
+                if target.send(&buf[..n]).await.is_ok() {
+                    counters
+                        .delivered
+                        .fetch_add(packets as u64, Ordering::Relaxed);
+                }
+                mirror.send(copies).await;
+            }
+            Next::Segments {
+                runtime,
+                from,
+                to,
+                key,
+                arrived,
+                now,
+            } => {
+                let Some(count) = segmenter.split(&vnet, &mut buf[VNET_HDR_LEN..n]) else {
+                    counters.count_drop(DropCode::UnsupportedPacket);
+                    continue;
+                };
+                let target = runtime.devices[to].clone();
+                for i in 0..count {
+                    let segment = segmenter.segment(i);
+                    let packet = &mut segment[VNET_HDR_LEN..];
+                    let (r, t, c) = (&*runtime, &*tracking, &*counters);
+                    let sent = mirror.copy(r, t, c, now, from, Outbound, &key, packet);
+                    if arrived != key {
+                        rewrite(packet, &key, &arrived);
+                    }
+                    let received = mirror.copy(r, t, c, now, to, Inbound, &arrived, packet);
+                    if target.send(segment).await.is_ok() {
+                        counters.delivered.fetch_add(1, Ordering::Relaxed);
+                    }
+                    mirror.send([sent, received]).await;
+                }
+            }
         }
-        mirror.send(copies).await;
+    }
+}
+
+/// Writes `packet`, which the daemon made (complete checksums, one MTU), to `dev` behind the
+/// virtio-net header that says so.
+pub(super) async fn send_plain(dev: &AsyncDevice, packet: &[u8]) -> std::io::Result<usize> {
+    let parts = [IoSlice::new(&PLAIN_VNET_HDR), IoSlice::new(packet)];
+    dev.send_vectored(&parts).await
+}
+
+/// Finishes the partial checksum of a packet that is not a GSO super-packet, and makes its
+/// header (`head`, read as `vnet`) say so. False when the checksum field is not in the packet.
+fn settle(vnet: &mut VnetHdr, head: &mut [u8], packet: &mut [u8]) -> bool {
+    if vnet.needs_csum() {
+        let (start, offset) = (vnet.csum_start.into(), vnet.csum_offset.into());
+        let udp = packet.get(9) == Some(&PROTO_UDP);
+        if complete_checksum(packet, start, offset, udp).is_none() {
+            return false;
+        }
+    }
+    *vnet = VnetHdr::default();
+    head.copy_from_slice(&PLAIN_VNET_HDR);
+    true
+}
+
+/// The segments of a super-packet cut in userspace (tun-rs's port of wireguard-go's
+/// `gsoSplit`: IPv4 identification, TCP sequence numbers and flags, complete checksums), each
+/// after a plain virtio-net header. Its buffers are made on first need and grow to the
+/// largest super-packet seen: nothing is allocated per packet after that, and hosts whose
+/// traffic is never mirrored never pay for them.
+#[derive(Default)]
+struct Segmenter {
+    bufs: Vec<Vec<u8>>,
+    sizes: Vec<usize>,
+}
+
+impl Segmenter {
+    /// Cuts `packet` (header `vnet`) and returns how many segments it made; None when the
+    /// header does not describe the packet.
+    fn split(&mut self, vnet: &VnetHdr, packet: &mut [u8]) -> Option<usize> {
+        let segments = vnet.segments(packet)?;
+        let hdr = tun_rs::VirtioNetHdr {
+            flags: vnet.flags,
+            gso_type: vnet.gso_type,
+            hdr_len: u16::try_from(segments.header_len).ok()?,
+            gso_size: vnet.gso_size,
+            csum_start: vnet.csum_start,
+            csum_offset: vnet.csum_offset,
+        };
+        let need = VNET_HDR_LEN + segments.header_len + usize::from(vnet.gso_size);
+        if self.bufs.len() < segments.count {
+            self.bufs.resize_with(segments.count, Vec::new);
+            self.sizes.resize(segments.count, 0);
+        }
+        for buf in &mut self.bufs[..segments.count] {
+            if buf.len() < need {
+                buf.resize(need, 0);
+            }
+        }
+        let (bufs, sizes) = (
+            &mut self.bufs[..segments.count],
+            &mut self.sizes[..segments.count],
+        );
+        tun_rs::gso_split(packet, hdr, bufs, sizes, VNET_HDR_LEN, false).ok()
+    }
+
+    /// Segment `i` of the last split, its plain virtio-net header in front.
+    fn segment(&mut self, i: usize) -> &mut [u8] {
+        let segment = &mut self.bufs[i][..VNET_HDR_LEN + self.sizes[i]];
+        segment[..VNET_HDR_LEN].copy_from_slice(&PLAIN_VNET_HDR);
+        segment
     }
 }

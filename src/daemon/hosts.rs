@@ -2,6 +2,7 @@
 //! metadata listener, its `run:` command.
 //! Every object is recorded in the lab state as soon as it exists.
 
+use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use super::metadata;
 use super::state::{lab_dir, HostRecord, LabState};
 use crate::netns;
 use crate::scenario::dns::internal_domain;
-use crate::scenario::{HostId, HostRef, Lab, Service};
+use crate::scenario::{Forwarding, HostId, HostRef, Lab, Service};
 
 /// Instances get AWS's jumbo MTU inside a VPC.
 pub const INSTANCE_MTU: u16 = 9001;
@@ -37,6 +38,8 @@ pub struct HostSpec {
     pub service_host: bool,
     /// More addresses it answers on, on `lo`: its interface endpoints' interfaces.
     pub lo_addresses: Vec<Ipv4Addr>,
+    /// Its OS forwards (a NAT instance or an appliance).
+    pub forwarding: Option<Forwarding>,
 }
 
 impl HostSpec {
@@ -81,6 +84,10 @@ impl HostSpec {
             run,
             service_host,
             lo_addresses,
+            forwarding: match host {
+                HostRef::Instance(_, i) => i.forwarding,
+                HostRef::Internet(..) => None,
+            },
         }
     }
 }
@@ -104,19 +111,15 @@ pub struct Host {
     pub metadata: Option<std::net::TcpListener>,
 }
 
-/// Builds host `id` of `lab`, recording each object in `state` as it is created.
-pub fn create_host(
-    state: &mut LabState,
-    lab: &Lab,
-    id: HostId,
-    slot: usize,
-) -> anyhow::Result<Host> {
+/// Builds host `id` of `lab` and returns it with its record for the lab state. Its namespace
+/// must already be recorded in the lab state (`batch::create_hosts` records it before), so
+/// that whatever part of it exists is removed by a rollback or by `down` after a crash.
+/// Blocking; runs within the daemon's runtime context (its sockets and TUN register there).
+pub fn build_host(lab: &Lab, id: HostId, slot: usize) -> anyhow::Result<(Host, HostRecord)> {
     let spec = HostSpec::of(lab, id);
     let name = &spec.name;
     let ns = lab.netns_name(name);
     netns::create(&ns).with_context(|| format!("create host {name}"))?;
-    state.namespaces.push(ns.clone());
-    state.save()?;
     let sync = netns::setup_host(&ns, spec.ip, spec.prefix, spec.gateway, spec.mtu)
         .with_context(|| format!("set up eth0 of host {name}"))?;
     let device =
@@ -124,6 +127,10 @@ pub fn create_host(
     let bound = netns::bind_services(&ns, name, &spec.services)
         .with_context(|| format!("start services of host {name}"))?;
     let tasks = netns::spawn_all(bound);
+    if let Some(forwarding) = spec.forwarding {
+        netns::enable_forwarding(&ns, forwarding == Forwarding::Masquerade)
+            .with_context(|| format!("make host {name} forward"))?;
+    }
     for &addr in &spec.lo_addresses {
         netns::add_lo_address(&ns, addr)
             .with_context(|| format!("add endpoint address {addr} to host {name}"))?;
@@ -142,9 +149,8 @@ pub fn create_host(
     if spec.service_host {
         wait_listening(&ns, name, spec.ip)?;
     }
-    state.hosts.push(record(lab, id, &ns));
-    state.save()?;
-    Ok(Host {
+    let record = record(lab, id, &ns);
+    let host = Host {
         name: name.clone(),
         netns: ns,
         slot,
@@ -152,7 +158,8 @@ pub fn create_host(
         spec,
         tasks,
         metadata,
-    })
+    };
+    Ok((host, record))
 }
 
 /// How `status` and `up` show a host.
@@ -216,22 +223,6 @@ fn start_command(lab: &str, ns: &str, host: &str, command: &str) -> anyhow::Resu
     Ok(())
 }
 
-/// Stops a host and removes its namespace; updates the state record.
-pub fn remove_host(state: &mut LabState, host: Host) -> anyhow::Result<()> {
-    for task in &host.tasks {
-        task.abort();
-    }
-    drop(host.device);
-    netns::kill_all_in(&host.netns);
-    netns::delete(&host.netns).with_context(|| format!("delete namespace {}", host.netns))?;
-    netns::ssh::remove_client_config(&host.netns)?;
-    netns::remove_host_files(&host.netns)?;
-    state.namespaces.retain(|n| n != &host.netns);
-    state.etc_dirs.retain(|n| n != &host.netns);
-    state.hosts.retain(|h| h.name != host.name);
-    state.save()
-}
-
 /// Writes /etc/netns/NS/{hosts,resolv.conf} of every host so that names of the lab resolve:
 /// host names to their own addresses, internet hosts' DNS names to theirs; an instance of a
 /// VPC with DNS on also asks its VPC's resolver (base + 2), with its region's internal domain
@@ -249,12 +240,23 @@ pub fn write_all_host_files(state: &mut LabState, lab: &Lab) -> anyhow::Result<(
             .iter()
             .filter_map(|h| Some((h.dns.clone()?, h.ip))),
     );
+    // Both texts are made once: n files of n lines each.
+    let (plain, with_internet) = (
+        netns::hosts_text(&hosts),
+        netns::hosts_text(&with_internet),
+    );
+    // Recorded, all at once, before any is made.
+    let known: HashSet<&str> = state.etc_dirs.iter().map(String::as_str).collect();
+    let new: Vec<String> = (0..lab.host_count())
+        .map(|id| lab.netns_name(lab.host(id).name()))
+        .filter(|ns| !known.contains(ns.as_str()))
+        .collect();
+    if !new.is_empty() {
+        state.etc_dirs.extend(new);
+        state.save()?;
+    }
     for id in 0..lab.host_count() {
         let ns = lab.netns_name(lab.host(id).name());
-        if !state.etc_dirs.contains(&ns) {
-            state.etc_dirs.push(ns.clone());
-            state.save()?;
-        }
         let (nameserver, search) = match lab.host(id) {
             HostRef::Instance(_, i) => {
                 let vpc = &lab.vpcs[i.vpc];
@@ -264,11 +266,11 @@ pub fn write_all_host_files(state: &mut LabState, lab: &Lab) -> anyhow::Result<(
             HostRef::Internet(..) => (None, None),
         };
         let names = if nameserver.is_some() {
-            &hosts
+            &plain
         } else {
             &with_internet
         };
-        netns::write_host_files(&ns, names, nameserver, search.as_deref())
+        netns::write_host_files_text(&ns, names, nameserver, search.as_deref())
             .with_context(|| format!("write /etc/netns/{ns}"))?;
     }
     Ok(())

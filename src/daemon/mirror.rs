@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tun_rs::AsyncDevice;
 
-use super::dataplane::{Counters, Runtime, Tracking};
+use super::dataplane::{send_plain, Counters, Runtime, Tracking};
 use crate::fabric::mirror::{mirror_session, write_copy, TARGET_MTU};
 use crate::fabric::{decide_mirror_copy, Direction, Outcome};
 use crate::scenario::HostId;
@@ -78,7 +78,7 @@ impl Mirror {
             if let Some((device, len)) = copy {
                 let start = slot * TARGET_MTU;
                 // A lost copy is not retried, as AWS drops copies under congestion.
-                let _ = device.send(&self.buf[start..start + len]).await;
+                let _ = send_plain(&device, &self.buf[start..start + len]).await;
             }
         }
     }

@@ -2,6 +2,7 @@
 //! control socket, and the lab's state record.
 
 mod aws_services;
+mod batch;
 pub mod control;
 pub mod costs;
 mod dataplane;

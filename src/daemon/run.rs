@@ -14,7 +14,8 @@ use super::control::{Reply, Request};
 use super::costs::Meters;
 use super::dataplane::{pump, sweep, Counters, Runtime, Tracking};
 use super::flowlogs::FlowLogSink;
-use super::hosts::{create_host, remove_host, write_all_host_files, Host, HostSpec};
+use super::batch::{create_hosts, remove_hosts};
+use super::hosts::{write_all_host_files, Host, HostSpec};
 use super::ssh;
 use super::state::{control_socket, process_start_time, scenario_copy, LabState};
 use super::teardown::{remove_recorded, Removed};
@@ -95,15 +96,12 @@ fn load_copy(lab_name: &str, source: &str) -> anyhow::Result<Lab> {
 
 /// Creates every host and starts the packet loops; on error returns the partial state to undo.
 async fn build(lab: Lab, mut state: LabState) -> Result<Daemon, (anyhow::Error, LabState)> {
-    let mut hosts = HashMap::new();
-    for id in 0..lab.host_count() {
-        match create_host(&mut state, &lab, id, id) {
-            Ok(host) => {
-                hosts.insert(host.name.clone(), host);
-            }
-            Err(e) => return Err((e, state)),
-        }
+    let jobs: Vec<(HostId, usize)> = (0..lab.host_count()).map(|id| (id, id)).collect();
+    let (built, error) = create_hosts(&mut state, &lab, &jobs);
+    if let Some(e) = error {
+        return Err((e, state));
     }
+    let hosts: HashMap<String, Host> = built.into_iter().map(|h| (h.name.clone(), h)).collect();
     if let Err(e) = write_all_host_files(&mut state, &lab) {
         return Err((e, state));
     }
@@ -331,25 +329,32 @@ async fn apply(daemon: &mut Daemon) -> anyhow::Result<Vec<String>> {
         .filter(|h| wanted.get(&h.name).is_none_or(|w| *w != h.spec))
         .map(|h| h.name.clone())
         .collect();
-    for name in stale {
-        if let Some(host) = daemon.hosts.remove(&name) {
-            remove_host(&mut daemon.state, host)?;
-            changes.push(format!("removed host {name}"));
-        }
-    }
+    let stale: Vec<Host> = stale
+        .iter()
+        .filter_map(|name| daemon.hosts.remove(name))
+        .collect();
+    let removed: Vec<String> = stale.iter().map(|h| h.name.clone()).collect();
+    remove_hosts(&mut daemon.state, stale)?;
+    changes.extend(removed.iter().map(|name| format!("removed host {name}")));
     let mut created = Vec::new();
+    let mut jobs = Vec::new();
     for id in 0..lab.host_count() {
-        let name = lab.host(id).name().to_string();
-        if daemon.hosts.contains_key(&name) {
+        if daemon.hosts.contains_key(lab.host(id).name()) {
             continue;
         }
         created.push(id);
-        let slot = daemon.next_slot;
+        jobs.push((id, daemon.next_slot));
         daemon.next_slot += 1;
-        let host = create_host(&mut daemon.state, &lab, id, slot)?;
+    }
+    let (built, error) = create_hosts(&mut daemon.state, &lab, &jobs);
+    for host in built {
+        let name = host.name.clone();
         daemon.hosts.insert(name.clone(), host);
         start_pump(daemon, &name);
         changes.push(format!("created host {name}"));
+    }
+    if let Some(e) = error {
+        return Err(e);
     }
     write_all_host_files(&mut daemon.state, &lab)?;
     ssh::set_up(&mut daemon.state, &lab, created).await?;

@@ -32,6 +32,8 @@ pub enum CompiledTarget {
     InternetGateway,
     NatGateway(NatGatewayId),
     GatewayEndpoint(EndpointId),
+    /// An instance's interface: a NAT instance or an appliance forwards what arrives.
+    Instance(InstanceId),
 }
 
 /// Who a public IPv4 of the lab belongs to.
@@ -99,6 +101,7 @@ impl Compiled {
                         RouteTarget::InternetGateway => CompiledTarget::InternetGateway,
                         RouteTarget::NatGateway(g) => CompiledTarget::NatGateway(g),
                         RouteTarget::GatewayEndpoint(e) => CompiledTarget::GatewayEndpoint(e),
+                        RouteTarget::Instance(i) => CompiledTarget::Instance(i),
                     },
                     route: RouteRef::Declared(i),
                 });

@@ -12,12 +12,14 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use crate::scenario::{
-    EndpointId, HostId, HostRef, InstanceId, InternetHostId, NatGatewayId, SubnetId, VpcId,
+    EndpointId, Forwarding, HostId, HostRef, InstanceId, InternetHostId, NatGatewayId, SubnetId,
+    VpcId,
 };
 use crate::wire::FlowKey;
 
 use super::compiled::{CompiledTarget, PublicOwner};
 use super::eni::{EniId, EniOwner};
+use super::nat::Outbound;
 use super::rules;
 use super::{proto, Compiled, Conntrack, Direction, DropCode, Hop, Outcome, SgVerdict, Trace};
 
@@ -35,6 +37,9 @@ struct Ctx<'a, T> {
     gateways: u8,
     /// The last metered component crossed.
     metered: Option<Metered>,
+    /// Deciding for `vpclab explain`: what the OS of a forwarding instance does (the kernel's
+    /// part in the data plane) is decided here too.
+    model: bool,
     /// For an ICMP error: the header it quotes (the packet it reports on).
     quoted: Option<&'a FlowKey>,
     /// A traffic mirror copy: the source's security groups do not see it (aws-rules.md §10).
@@ -130,6 +135,38 @@ pub fn decide_packet(
         key: *key,
         gateways: 0,
         metered: None,
+        model: false,
+        quoted,
+        mirror_copy: false,
+        trace,
+    };
+    let outcome = cx.from(from);
+    Decision {
+        outcome,
+        delivered: cx.key,
+        metered: cx.metered,
+    }
+}
+
+/// As `decide_packet`, for the model (`vpclab explain`, `vpclab check`'s model half): the
+/// forwarding that instances' kernels do in the data plane is decided too.
+pub fn decide_model(
+    lab: &Compiled,
+    flows: &Conntrack,
+    now: Duration,
+    from: HostId,
+    key: &FlowKey,
+    quoted: Option<&FlowKey>,
+    trace: &mut impl Trace,
+) -> Decision {
+    let mut cx = Ctx {
+        lab,
+        flows,
+        now,
+        key: *key,
+        gateways: 0,
+        metered: None,
+        model: true,
         quoted,
         mirror_copy: false,
         trace,
@@ -161,6 +198,7 @@ pub fn decide_mirror_copy(
         key: *key,
         gateways: 0,
         metered: None,
+        model: false,
         quoted: None,
         mirror_copy: true,
         trace,
@@ -238,7 +276,76 @@ impl<T: Trace> Ctx<'_, T> {
             CompiledTarget::InternetGateway => self.igw_egress(vpc),
             CompiledTarget::NatGateway(gateway) => self.nat_outbound(subnet_id, gateway),
             CompiledTarget::GatewayEndpoint(endpoint) => self.gateway_endpoint(endpoint),
+            CompiledTarget::Instance(eni) => self.route_to_appliance(subnet_id, eni),
         }
+    }
+
+    /// To an instance's interface by a route (a NAT instance, an appliance): it takes a packet
+    /// that is not addressed to it only with source/destination check off. Then its subnet's
+    /// NACL (unless the packet comes from that subnet) and its security groups.
+    fn route_to_appliance(&mut self, from_subnet: SubnetId, eni: EniId) -> Outcome {
+        if !self.cross_gateway() {
+            return Outcome::Drop(DropCode::NoPath);
+        }
+        let target = self.lab.eni(eni);
+        if target.source_dest_check && self.key.dst != target.ip {
+            return Outcome::Drop(DropCode::EniSourceDestCheckRestriction);
+        }
+        if target.subnet == from_subnet {
+            return self.arrive(eni);
+        }
+        self.enter_subnet(eni)
+    }
+
+    /// In the model only: what the OS of an instance with `forwarding` does with a packet it
+    /// received, as the kernel really does in the data plane: a packet for someone else goes
+    /// on (masqueraded: from the instance's own address), and a reply to a masqueraded flow
+    /// goes back to the host that opened it. None when the instance keeps the packet.
+    fn forward_in_model(&mut self, eni: EniId) -> Option<Outcome> {
+        let lab = self.lab;
+        let instance = lab.lab.instances.get(eni)?;
+        let forwarding = instance.forwarding?;
+        let tag = lab.eni_tag(eni).vpc ^ u64::from(u32::from(instance.private_ip));
+        if self.key.dst != instance.private_ip {
+            if forwarding == Forwarding::Masquerade {
+                let port = self.flows.nat().outbound(tag, &self.key, self.now).port()?;
+                let before = (self.key.src, self.key.src_port);
+                self.key.src = instance.private_ip;
+                self.key.src_port = port;
+                if self.key.protocol == proto::ICMP {
+                    self.key.dst_port = port;
+                }
+                self.trace.hop(Hop::Forwarded {
+                    eni,
+                    from: before,
+                    to: (self.key.src, port),
+                });
+            } else {
+                let at = (self.key.src, self.key.src_port);
+                self.trace.hop(Hop::Forwarded {
+                    eni,
+                    from: at,
+                    to: at,
+                });
+            }
+        } else {
+            let (inside, port) = self.flows.nat().inbound(tag, &self.key, self.now)?;
+            let before = (self.key.dst, self.key.dst_port);
+            self.key.dst = inside;
+            self.key.dst_port = port;
+            if self.key.protocol == proto::ICMP {
+                self.key.src_port = port;
+            }
+            self.trace.hop(Hop::Forwarded {
+                eni,
+                from: before,
+                to: (inside, port),
+            });
+        }
+        if !self.cross_gateway() {
+            return Some(Outcome::Drop(DropCode::NoPath));
+        }
+        Some(self.send_from_eni(eni))
     }
 
     /// Through gateway endpoint `endpoint` straight to its service, the source unchanged (the
@@ -386,12 +493,11 @@ impl<T: Trace> Ctx<'_, T> {
             // A NAT gateway carries TCP, UDP and ICMP only (aws-rules.md §3.2).
             return Outcome::Drop(DropCode::UnsupportedPacket);
         }
-        let Some(port) = self
-            .flows
-            .nat()
-            .outbound(lab.nat_tag(gateway), &self.key, self.now)
-        else {
-            return Outcome::Drop(DropCode::NgwErrorPortAllocation);
+        let tag = lab.nat_tag(gateway);
+        let port = match self.flows.nat().outbound(tag, &self.key, self.now) {
+            Outbound::Mapped(port) => port,
+            Outbound::Expired => return Outcome::Drop(DropCode::NgwIdleTimeout),
+            Outbound::Exhausted => return Outcome::Drop(DropCode::NgwErrorPortAllocation),
         };
         self.metered = Some(Metered::NatGateway(gateway));
         let before = (self.key.src, self.key.src_port);
@@ -476,6 +582,11 @@ impl<T: Trace> Ctx<'_, T> {
             return Outcome::Drop(DropCode::EniSgRulesMismatch);
         }
         self.trace.hop(Hop::DestinationEni(target));
+        if self.model {
+            if let Some(outcome) = self.forward_in_model(target) {
+                return outcome;
+            }
+        }
         let eni = self.lab.eni(target);
         if let EniOwner::Endpoint(e) = eni.owner {
             self.metered = Some(Metered::InterfaceEndpoint(e));

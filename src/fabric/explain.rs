@@ -11,7 +11,7 @@ use crate::scenario::{HostId, Probe};
 use crate::wire::FlowKey;
 
 use super::render::{component, render_leg};
-use super::{decide, decide_packet, Compiled, Conntrack, DropCode, Hop, Outcome};
+use super::{decide_model, Compiled, Conntrack, DropCode, Hop, Outcome};
 
 /// One direction of an exchange.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,7 +53,7 @@ pub fn explain(lab: &Compiled, from: HostId, key: FlowKey) -> Explanation {
     let flows = Conntrack::scratch();
     let now = Duration::ZERO;
     let mut hops = Vec::new();
-    let decision = decide_packet(lab, &flows, now, from, &key, None, &mut hops);
+    let decision = decide_model(lab, &flows, now, from, &key, None, &mut hops);
     let (outcome, delivered) = (decision.outcome, decision.delivered);
     let forward = Leg { key, hops, outcome };
     let reply = match outcome {
@@ -64,7 +64,8 @@ pub fn explain(lab: &Compiled, from: HostId, key: FlowKey) -> Explanation {
                 reply_key.tcp_flags = 0x12; // SYN+ACK
             }
             let mut hops = Vec::new();
-            let outcome = decide(lab, &flows, now, target, &reply_key, &mut hops);
+            let outcome =
+                decide_model(lab, &flows, now, target, &reply_key, None, &mut hops).outcome;
             Some(Leg {
                 key: reply_key,
                 hops,

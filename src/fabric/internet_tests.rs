@@ -208,18 +208,23 @@ fn a_nat_gateway_routing_into_itself_is_a_loop() {
 }
 
 #[test]
-fn a_nat_gateway_runs_out_of_ports_toward_one_destination() {
-    let nat = NatTable::new(1, 70_000);
-    let now = Duration::ZERO;
-    let ports = u32::from(*nat::PORTS.end() - *nat::PORTS.start()) + 1;
-    for i in 0..ports {
-        let inside = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 0, 0, 0)) + i);
-        let key = tcp(inside.octets(), 40000, EX, 80, SYN);
-        assert!(nat.outbound(1, &key, now).is_some(), "port {i}");
-    }
-    let last = tcp([10, 200, 0, 1], 40000, EX, 80, SYN);
-    assert_eq!(nat.outbound(1, &last, now), None);
-    // The code the data plane reports for it has a name and a meaning.
+fn a_nat_gateway_answers_a_connection_idle_past_its_timeout_with_a_reset() {
+    let l = lab();
+    let flows = Conntrack::scratch();
+    let from = host(&l, "app");
+    let syn = tcp([10, 0, 1, 10], 40000, EX, 80, SYN);
+    let ack = tcp([10, 0, 1, 10], 40000, EX, 80, 0x10);
+    let at = |secs| Duration::from_secs(secs);
+    assert!(matches!(
+        decide(&l, &flows, at(0), from, &syn, &mut ()),
+        Outcome::Deliver(_)
+    ));
+    let late = at(1) + nat::IDLE_TIMEOUT;
+    assert_eq!(
+        decide(&l, &flows, late, from, &ack, &mut ()),
+        Outcome::Drop(DropCode::NgwIdleTimeout)
+    );
+    // The code of a full destination (55,000 connections, shown in nat.rs) is named too.
     assert_eq!(
         DropCode::NgwErrorPortAllocation.as_str(),
         "NGW_ERROR_PORT_ALLOCATION"
@@ -336,4 +341,64 @@ fn an_interface_endpoint_is_an_address_with_a_security_group_that_only_answers()
         tcp(eni.octets(), 5000, [10, 0, 1, 11], 22, SYN),
     );
     assert_eq!(out, Outcome::Drop(DropCode::VpceIntraVpcTraffic));
+}
+
+const NAT_INSTANCE_LAB: &str = r#"
+name: natinst
+internet: { hosts: { ex: { ip: 198.51.100.10 } } }
+vpcs:
+  a:
+    cidr: 10.0.0.0/16
+    internet_gateway: true
+    subnets:
+      pub: { cidr: 10.0.0.0/24, route_table: pub-rt }
+      priv: { cidr: 10.0.1.0/24, route_table: priv-rt }
+      chk: { cidr: 10.0.2.0/24, route_table: chk-rt }
+    route_tables:
+      pub-rt: { routes: [{ destination: 0.0.0.0/0, target: igw:a }] }
+      priv-rt: { routes: [{ destination: 0.0.0.0/0, target: eni:nat }] }
+      chk-rt: { routes: [{ destination: 0.0.0.0/0, target: eni:checked }] }
+    security_groups:
+      nat-sg: { ingress: [{ protocol: all, source: 10.0.0.0/16 }] }
+    instances:
+      nat: { subnet: pub, private_ip: 10.0.0.10, public_ip: true, source_dest_check: false,
+             forwarding: masquerade, security_groups: [nat-sg] }
+      checked: { subnet: pub, private_ip: 10.0.0.11, public_ip: true, forwarding: masquerade,
+                 security_groups: [nat-sg] }
+      app: { subnet: priv, private_ip: 10.0.1.10 }
+      app2: { subnet: chk, private_ip: 10.0.2.10 }
+"#;
+
+#[test]
+fn a_route_to_an_instance_hands_it_the_packet_and_the_model_plays_its_kernel() {
+    let l = Compiled::new(load_str(NAT_INSTANCE_LAB, "n.yaml").unwrap_or_else(|e| panic!("{e}")));
+    let syn = tcp([10, 0, 1, 10], 40000, EX, 80, SYN);
+    // The data plane hands the packet, unchanged, to the NAT instance's interface: its
+    // kernel does the rest.
+    let (out, got) = send(&l, &Conntrack::scratch(), "app", syn);
+    assert_eq!(out, Outcome::Deliver(host(&l, "nat")));
+    assert_eq!(got, syn);
+    // The model decides the kernel's part too: masquerade, then the internet gateway.
+    let mut hops = Vec::new();
+    let d = decide_model(
+        &l,
+        &Conntrack::scratch(),
+        Duration::ZERO,
+        host(&l, "app"),
+        &syn,
+        None,
+        &mut hops,
+    );
+    assert_eq!(d.outcome, Outcome::Deliver(host(&l, "ex")));
+    let public = l.lab.instances[host(&l, "nat")].public_ip.unwrap().addr;
+    assert_eq!(d.delivered.src, public);
+    assert!(hops.iter().any(|h| matches!(h, Hop::Forwarded { .. })));
+    // With the check on, the VPC never hands it a packet for someone else.
+    let (out, _) = send(
+        &l,
+        &Conntrack::scratch(),
+        "app2",
+        tcp([10, 0, 2, 10], 40000, EX, 80, SYN),
+    );
+    assert_eq!(out, Outcome::Drop(DropCode::EniSourceDestCheckRestriction));
 }

@@ -8,13 +8,62 @@ use std::net::Ipv4Addr;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::wire::{FlowKey, PROTO_ICMP};
+use crate::wire::{FlowKey, PROTO_ICMP, PROTO_TCP};
+
+/// The SYN bit of the TCP flags: only a SYN opens a TCP mapping.
+const TCP_SYN: u8 = 0x02;
 
 /// A mapping idle this long is gone: the next packet of the flow is a new flow.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(350);
 
 /// The source ports a NAT gateway hands out (`REMAP_EPHEMERAL_PORT`).
 pub const PORTS: std::ops::RangeInclusive<u16> = 1024..=65535;
+
+/// AWS's limit: simultaneous connections per unique destination (address, port, protocol)
+/// and address of the gateway (aws-rules.md §3.2).
+pub const CONNECTIONS_PER_DESTINATION: u32 = 55_000;
+
+/// What the gateway does with an inside packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outbound {
+    /// Translated to this source port (a new mapping, or a live one).
+    Mapped(u16),
+    /// A TCP segment that opens nothing (no SYN) and has no live mapping: the connection
+    /// was idle past the timeout, and the gateway answers it with a RST.
+    Expired,
+    /// No port left toward this destination (`ErrorPortAllocation`).
+    Exhausted,
+}
+
+impl Outbound {
+    /// The port, when the packet was translated.
+    pub fn port(self) -> Option<u16> {
+        match self {
+            Outbound::Mapped(port) => Some(port),
+            _ => None,
+        }
+    }
+}
+
+/// One destination as the connection limit counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct DestKey {
+    gateway: u64,
+    protocol: u8,
+    remote: Ipv4Addr,
+    remote_port: u16,
+}
+
+impl DestKey {
+    fn of(out: &OutKey) -> DestKey {
+        DestKey {
+            gateway: out.gateway,
+            protocol: out.protocol,
+            remote: out.remote,
+            remote_port: out.remote_port,
+        }
+    }
+}
 
 /// A flow as seen inside: which gateway, and the inside and outside ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -49,6 +98,8 @@ struct Mapping {
 struct Shard {
     out: HashMap<OutKey, Mapping>,
     back: HashMap<BackKey, Mapping>,
+    /// Mappings (live or not yet forgotten) per destination, for the connection limit.
+    dests: HashMap<DestKey, u32>,
     /// Where the next port search starts, so that successive flows get successive ports.
     cursor: u16,
 }
@@ -85,6 +136,7 @@ impl NatTable {
                 Mutex::new(Shard {
                     out: HashMap::with_capacity(per_shard.max(1) * 2),
                     back: HashMap::with_capacity(per_shard.max(1) * 2),
+                    dests: HashMap::with_capacity(per_shard.max(1)),
                     cursor: *PORTS.start(),
                 })
             })
@@ -110,9 +162,9 @@ impl NatTable {
         shard.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The gateway's source port for the inside flow `key`, mapping it if it is new. None
-    /// when every port toward this destination is in use (`ErrorPortAllocation`).
-    pub fn outbound(&self, gateway: u64, key: &FlowKey, now: Duration) -> Option<u16> {
+    /// The gateway's source port for the inside flow `key`, mapping it if it is new and may
+    /// open a mapping (anything but a TCP segment without SYN).
+    pub fn outbound(&self, gateway: u64, key: &FlowKey, now: Duration) -> Outbound {
         let now = millis(now);
         let (inside_port, remote_port) = ports(key);
         let out_key = OutKey {
@@ -127,11 +179,23 @@ impl NatTable {
         if let Some(m) = shard.out.get(&out_key).copied() {
             if alive(&m, now) {
                 touch(&mut shard, &out_key, &back_key(&out_key, m.port), now);
-                return Some(m.port);
+                return Outbound::Mapped(m.port);
             }
-            shard.out.remove(&out_key);
+            forget(&mut shard, &out_key);
         }
-        let port = free_port(&shard, &out_key, now)?;
+        if key.protocol == PROTO_TCP && key.tcp_flags & TCP_SYN == 0 {
+            return Outbound::Expired;
+        }
+        let dest = DestKey::of(&out_key);
+        if shard.dests.get(&dest).copied().unwrap_or(0) >= CONNECTIONS_PER_DESTINATION {
+            purge(&mut shard, now);
+            if shard.dests.get(&dest).copied().unwrap_or(0) >= CONNECTIONS_PER_DESTINATION {
+                return Outbound::Exhausted;
+            }
+        }
+        let Some(port) = free_port(&shard, &out_key, now) else {
+            return Outbound::Exhausted;
+        };
         let mapping = Mapping {
             inside: key.src,
             inside_port,
@@ -145,15 +209,18 @@ impl NatTable {
                 inside_port: old.inside_port,
                 ..out_key
             };
-            shard.out.remove(&stale);
+            if shard.out.remove(&stale).is_some() {
+                uncount(&mut shard.dests, &dest);
+            }
         }
         shard.out.insert(out_key, mapping);
+        *shard.dests.entry(dest).or_insert(0) += 1;
         shard.cursor = if port == *PORTS.end() {
             *PORTS.start()
         } else {
             port + 1
         };
-        Some(port)
+        Outbound::Mapped(port)
     }
 
     /// The inside address and port a reply `key` (to the gateway's address) belongs to.
@@ -191,10 +258,7 @@ impl NatTable {
         let mut gone = 0;
         for shard in self.shards.iter() {
             let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
-            let before = shard.out.len();
-            shard.out.retain(|_, m| alive(m, now));
-            shard.back.retain(|_, m| alive(m, now));
-            gone += before - shard.out.len();
+            gone += purge(&mut shard, now);
         }
         gone
     }
@@ -209,6 +273,39 @@ impl NatTable {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Forgets every idle mapping of a shard; returns how many flows went.
+fn purge(shard: &mut Shard, now: u64) -> usize {
+    let Shard {
+        out, back, dests, ..
+    } = shard;
+    let before = out.len();
+    out.retain(|k, m| {
+        let keep = alive(m, now);
+        if !keep {
+            uncount(dests, &DestKey::of(k));
+        }
+        keep
+    });
+    back.retain(|_, m| alive(m, now));
+    before - out.len()
+}
+
+/// Forgets the inside half of a flow (its outside half is overwritten or swept later).
+fn forget(shard: &mut Shard, out: &OutKey) {
+    if shard.out.remove(out).is_some() {
+        uncount(&mut shard.dests, &DestKey::of(out));
+    }
+}
+
+fn uncount(dests: &mut HashMap<DestKey, u32>, dest: &DestKey) {
+    if let Some(n) = dests.get_mut(dest) {
+        *n -= 1;
+        if *n == 0 {
+            dests.remove(dest);
+        }
     }
 }
 
@@ -264,7 +361,7 @@ impl std::fmt::Debug for NatTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{PROTO_TCP, PROTO_UDP};
+    use crate::wire::PROTO_UDP;
 
     fn key(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, protocol: u8) -> FlowKey {
         FlowKey {
@@ -275,7 +372,8 @@ mod tests {
             dst_port: dport,
             icmp_type: if protocol == PROTO_ICMP { 8 } else { 0 },
             icmp_code: 0,
-            tcp_flags: 0,
+            // A SYN: what opens a TCP mapping.
+            tcp_flags: if protocol == PROTO_TCP { TCP_SYN } else { 0 },
         }
     }
 
@@ -286,7 +384,7 @@ mod tests {
         let nat = NatTable::new(4, 16);
         let t = Duration::ZERO;
         let k = key([10, 0, 2, 10], 40000, [198, 51, 100, 10], 80, PROTO_TCP);
-        assert_eq!(nat.outbound(GW, &k, t), Some(40000));
+        assert_eq!(nat.outbound(GW, &k, t), Outbound::Mapped(40000));
         // The reply comes from the remote end to the gateway's address and port.
         let reply = key([198, 51, 100, 10], 80, [10, 0, 0, 5], 40000, PROTO_TCP);
         assert_eq!(nat.inbound(GW, &reply, t), Some((k.src, 40000)));
@@ -302,8 +400,8 @@ mod tests {
         let t = Duration::ZERO;
         let a = key([10, 0, 2, 10], 40000, [198, 51, 100, 10], 53, PROTO_UDP);
         let b = key([10, 0, 2, 11], 40000, [198, 51, 100, 10], 53, PROTO_UDP);
-        let pa = nat.outbound(GW, &a, t).unwrap();
-        let pb = nat.outbound(GW, &b, t).unwrap();
+        let pa = nat.outbound(GW, &a, t).port().unwrap();
+        let pb = nat.outbound(GW, &b, t).port().unwrap();
         assert_ne!(pa, pb);
         assert!(PORTS.contains(&pb));
         let reply_b = key([198, 51, 100, 10], 53, [10, 0, 0, 5], pb, PROTO_UDP);
@@ -314,7 +412,7 @@ mod tests {
     fn a_low_inside_port_is_remapped_into_range() {
         let nat = NatTable::new(1, 16);
         let k = key([10, 0, 2, 10], 123, [198, 51, 100, 10], 123, PROTO_UDP);
-        let port = nat.outbound(GW, &k, Duration::ZERO).unwrap();
+        let port = nat.outbound(GW, &k, Duration::ZERO).port().unwrap();
         assert!(port >= 1024);
     }
 
@@ -323,7 +421,7 @@ mod tests {
         let nat = NatTable::new(1, 16);
         let t = Duration::ZERO;
         let echo = key([10, 0, 2, 10], 7, [198, 51, 100, 10], 7, PROTO_ICMP);
-        let id = nat.outbound(GW, &echo, t).unwrap();
+        let id = nat.outbound(GW, &echo, t).port().unwrap();
         let mut reply = key([198, 51, 100, 10], id, [10, 0, 0, 5], id, PROTO_ICMP);
         reply.icmp_type = 0;
         assert_eq!(nat.inbound(GW, &reply, t), Some((echo.src, 7)));
@@ -334,12 +432,55 @@ mod tests {
         let nat = NatTable::new(1, 16);
         let k = key([10, 0, 2, 10], 40000, [198, 51, 100, 10], 80, PROTO_TCP);
         let reply = key([198, 51, 100, 10], 80, [10, 0, 0, 5], 40000, PROTO_TCP);
-        nat.outbound(GW, &k, Duration::ZERO).unwrap();
+        nat.outbound(GW, &k, Duration::ZERO).port().unwrap();
         let almost = IDLE_TIMEOUT - Duration::from_millis(1);
         assert!(nat.inbound(GW, &reply, almost).is_some());
         // The reply refreshed it: idle counts from there.
         assert!(nat.inbound(GW, &reply, almost + IDLE_TIMEOUT).is_none());
         assert_eq!(nat.sweep(almost + IDLE_TIMEOUT), 1);
         assert!(nat.is_empty());
+    }
+
+    #[test]
+    fn a_tcp_segment_of_a_connection_idle_past_350_seconds_is_answered_with_a_reset() {
+        let nat = NatTable::new(1, 16);
+        let syn = key([10, 0, 2, 10], 40000, [198, 51, 100, 10], 80, PROTO_TCP);
+        let ack = FlowKey {
+            tcp_flags: 0x10,
+            ..syn
+        };
+        assert_eq!(
+            nat.outbound(GW, &syn, Duration::ZERO),
+            Outbound::Mapped(40000)
+        );
+        assert_eq!(
+            nat.outbound(GW, &ack, Duration::from_secs(349)),
+            Outbound::Mapped(40000)
+        );
+        let late = Duration::from_secs(349) + IDLE_TIMEOUT;
+        assert_eq!(nat.outbound(GW, &ack, late), Outbound::Expired);
+        // A new SYN opens a new mapping.
+        assert_eq!(nat.outbound(GW, &syn, late), Outbound::Mapped(40000));
+    }
+
+    #[test]
+    fn one_destination_takes_55000_connections_and_no_more() {
+        let nat = NatTable::new(1, 60_000);
+        let t = Duration::ZERO;
+        for i in 0..CONNECTIONS_PER_DESTINATION {
+            let inside = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 0, 0, 0)) + i);
+            let k = key(inside.octets(), 40000, [198, 51, 100, 10], 443, PROTO_TCP);
+            assert!(nat.outbound(GW, &k, t).port().is_some(), "connection {i}");
+        }
+        let one_more = key([10, 200, 0, 1], 40000, [198, 51, 100, 10], 443, PROTO_TCP);
+        assert_eq!(nat.outbound(GW, &one_more, t), Outbound::Exhausted);
+        // Another destination port is another destination.
+        let other = key([10, 200, 0, 1], 40000, [198, 51, 100, 10], 80, PROTO_TCP);
+        assert!(nat.outbound(GW, &other, t).port().is_some());
+        // Idle mappings free their places.
+        assert_eq!(
+            nat.outbound(GW, &one_more, IDLE_TIMEOUT),
+            Outbound::Mapped(40000)
+        );
     }
 }

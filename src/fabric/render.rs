@@ -42,6 +42,15 @@ fn translate(key: &mut FlowKey, hop: &Hop) {
             Direction::Outbound => key.src = to,
             Direction::Inbound => key.dst = to,
         },
+        Hop::Forwarded { from, to, .. } => {
+            // The translation reverses what it rewrote: a source on the way out (the new
+            // source is the instance), a destination on the way back.
+            if key.src == from.0 && key.src_port == from.1 {
+                (key.src, key.src_port) = to;
+            } else if key.dst == from.0 && key.dst_port == from.1 {
+                (key.dst, key.dst_port) = to;
+            }
+        }
         Hop::NatGateway { direction, to, .. } => {
             match direction {
                 Direction::Outbound => (key.src, key.src_port) = to,
@@ -104,6 +113,9 @@ fn describe(lab: &Compiled, key: &FlowKey, hop: &Hop) -> String {
                         }
                         crate::scenario::RouteTarget::GatewayEndpoint(e) => {
                             format!("vpce:{}", l.endpoints[e].name)
+                        }
+                        crate::scenario::RouteTarget::Instance(i) => {
+                            format!("eni:{}", l.instances[i].name)
                         }
                     };
                     let destination = match r.prefix_list {
@@ -281,6 +293,17 @@ fn describe(lab: &Compiled, key: &FlowKey, hop: &Hop) -> String {
                 ),
             }
         }
+        Hop::Forwarded { eni, from, to } => {
+            let name = &l.instances[eni].name;
+            if from == to {
+                format!("instance {name} forwards it (its OS routes it on; source/destination check is off)")
+            } else {
+                format!(
+                    "instance {name} forwards it, its OS translating {}:{} -> {}:{} (masquerade)",
+                    from.0, from.1, to.0, to.1
+                )
+            }
+        }
         Hop::GatewayEndpoint {
             endpoint,
             direction,
@@ -344,6 +367,7 @@ pub(super) fn component(lab: &Compiled, hop: &Hop) -> Option<String> {
         Hop::GatewayEndpoint { endpoint, .. } => {
             Some(format!("vpce:{}", l.endpoints[endpoint].name))
         }
+        Hop::Forwarded { .. } => None,
     }
 }
 

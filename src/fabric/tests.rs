@@ -336,7 +336,7 @@ fn every_drop_code_has_a_name_a_meaning_and_a_test_above() {
         );
     }
     // The internet edge's codes are produced in internet_tests.rs.
-    assert_eq!(DropCode::ALL.len(), 17);
+    assert_eq!(DropCode::ALL.len(), 18);
 }
 
 // ---- security groups ----

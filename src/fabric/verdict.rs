@@ -42,6 +42,9 @@ pub enum DropCode {
     NgwNoInboundInitiation,
     /// Lab code after the `ErrorPortAllocation` metric: no free port toward this destination.
     NgwErrorPortAllocation,
+    /// Lab code: a TCP segment of a connection the NAT gateway forgot after 350 s idle; the
+    /// gateway answers it with a RST (aws-rules.md §3.2).
+    NgwIdleTimeout,
     /// The path loops (e.g. a NAT gateway's subnet routes back to a NAT gateway).
     NoPath,
     /// A gateway endpoint carries TCP and ICMP echo only.
@@ -51,7 +54,7 @@ pub enum DropCode {
 }
 
 impl DropCode {
-    pub const ALL: [DropCode; 17] = [
+    pub const ALL: [DropCode; 18] = [
         DropCode::NoRouteToDestination,
         DropCode::BadStateRoute,
         DropCode::PcxRequiresAddressInVpcCidr,
@@ -66,6 +69,7 @@ impl DropCode {
         DropCode::NgwRequiresSourceInVpc,
         DropCode::NgwNoInboundInitiation,
         DropCode::NgwErrorPortAllocation,
+        DropCode::NgwIdleTimeout,
         DropCode::NoPath,
         DropCode::VpceGatewayProtocolRestriction,
         DropCode::VpceIntraVpcTraffic,
@@ -89,6 +93,7 @@ impl DropCode {
             DropCode::NgwRequiresSourceInVpc => "NGW_REQUIRES_SOURCE_IN_VPC",
             DropCode::NgwNoInboundInitiation => "NGW_NO_INBOUND_INITIATION",
             DropCode::NgwErrorPortAllocation => "NGW_ERROR_PORT_ALLOCATION",
+            DropCode::NgwIdleTimeout => "NGW_IDLE_TIMEOUT",
             DropCode::NoPath => "NO_PATH",
             DropCode::VpceGatewayProtocolRestriction => "VPCE_GATEWAY_PROTOCOL_RESTRICTION",
             DropCode::VpceIntraVpcTraffic => "VPCE_INTRA_VPC_TRAFFIC",
@@ -135,6 +140,9 @@ impl DropCode {
             }
             DropCode::NgwErrorPortAllocation => {
                 "the NAT gateway has no free source port left toward this destination (55,000 connections per destination)"
+            }
+            DropCode::NgwIdleTimeout => {
+                "the NAT gateway forgot this connection after 350 seconds idle and answers it with a TCP RST (keepalives shorter than 350 s avoid it)"
             }
             DropCode::NoPath => "the path loops back through a gateway it already crossed",
             DropCode::VpceGatewayProtocolRestriction => {
@@ -206,6 +214,14 @@ pub enum Hop {
         direction: Direction,
         from: Ipv4Addr,
         to: Ipv4Addr,
+    },
+    /// The OS of this instance forwarded it (`forwarding:`), masquerading the source or, for
+    /// a reply, giving back the destination it had translated (`from` and `to` are equal when
+    /// it only routed it).
+    Forwarded {
+        eni: InstanceId,
+        from: (Ipv4Addr, u16),
+        to: (Ipv4Addr, u16),
     },
     /// It crossed this gateway endpoint, outbound to its service or inbound with the reply.
     GatewayEndpoint {

@@ -12,6 +12,9 @@ pub enum NetnsError {
     #[error("invalid netns name {name:?}: {reason}")]
     InvalidName { name: String, reason: &'static str },
 
+    #[error("make netns {ns} forward: {detail}")]
+    Forwarding { ns: String, detail: String },
+
     #[error("netns {name} already exists (/run/netns/{name})")]
     AlreadyExists { name: String },
 

@@ -29,6 +29,18 @@ pub fn write_host_files(
     nameserver: Option<Ipv4Addr>,
     search: Option<&str>,
 ) -> Result<(), NetnsError> {
+    write_host_files_text(ns, &hosts_text(hosts), nameserver, search)
+}
+
+/// As [`write_host_files`], with the hosts file's text made once by [`hosts_text`]: a lab of
+/// n hosts writes n files of n lines each, and formatting them once per file would be O(n²).
+/// A file that already holds exactly this text is left alone.
+pub fn write_host_files_text(
+    ns: &str,
+    hosts_text: &str,
+    nameserver: Option<Ipv4Addr>,
+    search: Option<&str>,
+) -> Result<(), NetnsError> {
     valid_name(ns)?;
     let dir = dir(ns);
     std::fs::create_dir_all(&dir).map_err(|source| NetnsError::HostFile {
@@ -37,13 +49,13 @@ pub fn write_host_files(
         path: dir.clone(),
         source,
     })?;
-    write_atomic(ns, &dir.join("hosts"), &hosts_text(hosts))?;
+    write_atomic(ns, &dir.join("hosts"), hosts_text)?;
     let resolv = resolv_text(nameserver, search);
     write_atomic(ns, &dir.join("resolv.conf"), &resolv)
 }
 
-/// The text of the hosts file.
-fn hosts_text(hosts: &[(String, Ipv4Addr)]) -> String {
+/// The text of the hosts file: localhost, then one `IP NAME` line per entry.
+pub fn hosts_text(hosts: &[(String, Ipv4Addr)]) -> String {
     let mut text = String::from("# written by vpclab\n127.0.0.1\tlocalhost\n");
     for (name, ip) in hosts {
         let _ = writeln!(text, "{ip}\t{name}");
@@ -66,6 +78,9 @@ fn resolv_text(nameserver: Option<Ipv4Addr>, search: Option<&str>) -> String {
 }
 
 fn write_atomic(ns: &str, path: &Path, text: &str) -> Result<(), NetnsError> {
+    if std::fs::read(path).is_ok_and(|old| old == text.as_bytes()) {
+        return Ok(());
+    }
     let tmp = path.with_extension("vpclab-tmp");
     let err = |op, path: &Path| {
         let (ns, path) = (ns.to_string(), path.to_path_buf());

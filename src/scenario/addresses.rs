@@ -78,6 +78,7 @@ pub(super) fn instances(ctx: &mut Ctx, vpcs: &[VpcRaw]) {
     for p in pending {
         let id = match (p.subnet, p.ip) {
             (Some(subnet), Some(private_ip)) => {
+                let forwarding = p.raw.forwarding.as_ref().and_then(|f| forwarding(ctx, f));
                 ctx.lab.instances.push(Instance {
                     name: p.raw.name.value.clone(),
                     vpc: p.vpc,
@@ -88,6 +89,7 @@ pub(super) fn instances(ctx: &mut Ctx, vpcs: &[VpcRaw]) {
                     services: p.services,
                     run: p.raw.run.clone(),
                     public_ip: None,
+                    forwarding,
                 });
                 Some(ctx.lab.instances.len() - 1)
             }
@@ -201,4 +203,19 @@ fn security_groups(ctx: &mut Ctx, vpc: VpcId, i: &InstanceRaw) -> Vec<SecurityGr
         }
     }
     out
+}
+
+fn forwarding(ctx: &mut Ctx, at: &At<String>) -> Option<Forwarding> {
+    match at.value.as_str() {
+        "route" => Some(Forwarding::Route),
+        "masquerade" => Some(Forwarding::Masquerade),
+        other => {
+            let msg = format!(
+                "invalid forwarding `{other}`: expected {}",
+                super::decode::FORWARDING
+            );
+            ctx.error(at, msg);
+            None
+        }
+    }
 }

@@ -72,6 +72,7 @@ const INSTANCE_KEYS: &[&str] = &[
     "source_dest_check",
     "services",
     "run",
+    "forwarding",
 ];
 const FLOW_LOG_KEYS: &[&str] = &["resource", "traffic", "format", "aggregation_interval"];
 const EXPECT_KEYS: &[&str] = &[
@@ -85,6 +86,7 @@ const EXPECT_KEYS: &[&str] = &[
 ];
 
 const CIDR: &str = "an IPv4 CIDR like 10.0.0.0/16";
+pub(super) const FORWARDING: &str = "route or masquerade";
 const NAME: &str = "a name";
 const PORTS: &str = "a port (80), a range (1024-65535) or all";
 const PROTOCOL: &str = "tcp, udp, icmp, icmpv6, all or a protocol number";
@@ -578,6 +580,7 @@ fn instance(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<Inst
             .and_then(|n| n.strings(errs, "a service like http:80, tcp:5432, udp:53 or icmp"))
             .unwrap_or_default(),
         run: m.text(errs, "run", "a shell command").map(|r| r.value),
+        forwarding: m.string(errs, "forwarding", FORWARDING),
         public_ip,
     })
 }

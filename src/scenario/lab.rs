@@ -202,6 +202,8 @@ pub enum RouteTarget {
     InternetGateway,
     NatGateway(NatGatewayId),
     GatewayEndpoint(EndpointId),
+    /// An instance's primary interface (`eni:HOST`): a NAT instance or an appliance.
+    Instance(InstanceId),
 }
 
 /// IANA protocol number, or all.
@@ -301,6 +303,17 @@ pub struct Instance {
     pub run: Option<String>,
     /// The public IPv4 the internet gateway maps to `private_ip` (the instance never sees it).
     pub public_ip: Option<PublicIp>,
+    /// Its OS forwards packets routed to it (a NAT instance or an appliance).
+    pub forwarding: Option<Forwarding>,
+}
+
+/// What an instance's OS does with packets routed to it that are not its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forwarding {
+    /// Forwards them unchanged (`net.ipv4.ip_forward=1`): an appliance.
+    Route,
+    /// Forwards them with its own address as the source (nftables masquerade): a NAT instance.
+    Masquerade,
 }
 
 /// A public IPv4 of an instance: auto-assigned, or an Elastic IP.

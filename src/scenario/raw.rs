@@ -129,6 +129,8 @@ pub(super) struct InstanceRaw {
     pub run: Option<String>,
     /// `true`, `eip` or `false`, already checked to be one of these.
     pub public_ip: Option<At<String>>,
+    /// `route` or `masquerade`: the instance's OS forwards what is routed to it.
+    pub forwarding: Option<At<String>>,
 }
 
 pub(super) struct FlowLogRaw {

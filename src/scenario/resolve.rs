@@ -42,6 +42,8 @@ pub(super) struct Ctx<'e> {
     pub internet_gateways: Vec<bool>,
     /// Services by their key in `services:`.
     pub service_ids: HashMap<String, ServiceId>,
+    /// Routes to `eni:HOST` (table, route index, target as written), resolved after instances.
+    pub pending_eni_routes: Vec<(RouteTableId, usize, At<String>)>,
     /// Where each lab-wide name was first declared, by kind.
     declared: HashMap<(&'static str, String), (Pos, String)>,
 }
@@ -138,6 +140,7 @@ pub(super) fn resolve(raw: &ScenarioRaw, file_name: &str, errs: &mut Errors) -> 
         nat_ids: HashMap::new(),
         internet_gateways: Vec::new(),
         service_ids: HashMap::new(),
+        pending_eni_routes: Vec::new(),
         declared: HashMap::new(),
     };
     let region = checked(&mut ctx, &raw.region, check_region).unwrap_or(DEFAULT_REGION.into());
@@ -155,6 +158,7 @@ pub(super) fn resolve(raw: &ScenarioRaw, file_name: &str, errs: &mut Errors) -> 
     }
     addresses::instances(&mut ctx, &raw.vpcs);
     internet::internet(&mut ctx, &raw.internet);
+    routing::eni_targets(&mut ctx);
     services::services(&mut ctx, &raw.services, &region);
     services::endpoints(&mut ctx, &raw.vpcs);
     internet::public_addresses(&mut ctx, &raw.vpcs);

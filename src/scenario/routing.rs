@@ -86,7 +86,7 @@ pub(super) fn route_tables(ctx: &mut Ctx, vpcs: &[VpcRaw]) {
                     main = Some((id, t.name.value.clone()));
                 }
             }
-            let routes = routes(ctx, vpc, &t.routes);
+            let routes = routes(ctx, vpc, id, &t.routes);
             ctx.route_table_ids
                 .insert((vpc, t.name.value.clone()), Some(id));
             ctx.lab.route_tables.push(RouteTable {
@@ -129,7 +129,7 @@ fn implicit_main(ctx: &mut Ctx, vpc: VpcId) -> RouteTableId {
     ctx.lab.route_tables.len() - 1
 }
 
-fn routes(ctx: &mut Ctx, vpc: VpcId, raw: &[RouteRaw]) -> Vec<Route> {
+fn routes(ctx: &mut Ctx, vpc: VpcId, table: RouteTableId, raw: &[RouteRaw]) -> Vec<Route> {
     let mut out: Vec<Route> = Vec::new();
     for r in raw {
         let destination = r.destination.as_ref().and_then(|d| match parse_cidr(&d.value) {
@@ -167,6 +167,11 @@ fn routes(ctx: &mut Ctx, vpc: VpcId, raw: &[RouteRaw]) -> Vec<Route> {
                 Ok(TargetText::Peering(name)) => peering_ref(ctx, vpc, name, t),
                 Ok(TargetText::InternetGateway(name)) => internet_gateway_ref(ctx, vpc, name, t),
                 Ok(TargetText::NatGateway(name)) => nat_gateway_ref(ctx, vpc, name, t),
+                Ok(TargetText::Instance(_)) => {
+                    // Instances are resolved after route tables: `eni_targets` fills it in.
+                    ctx.pending_eni_routes.push((table, out.len(), t.clone()));
+                    Some(RouteTarget::Instance(usize::MAX))
+                }
                 Err(m) => {
                     ctx.error(t, m);
                     None
@@ -281,5 +286,49 @@ fn nat_gateway_ref(
             ctx.error(at, msg);
             None
         }
+    }
+}
+
+/// `eni:HOST` targets, once instances are known: an instance of the table's own VPC.
+pub(super) fn eni_targets(ctx: &mut Ctx) {
+    for (table, index, at) in std::mem::take(&mut ctx.pending_eni_routes) {
+        let vpc = ctx.lab.route_tables[table].vpc;
+        let name = at.value.strip_prefix("eni:").unwrap_or_default();
+        let found = ctx.host_ids.get(name).copied();
+        let msg = match found {
+            Some(Some(id)) if id < ctx.lab.instances.len() && ctx.lab.instances[id].vpc == vpc => {
+                if let Some(route) = ctx.lab.route_tables[table].routes.get_mut(index) {
+                    route.target = RouteTarget::Instance(id);
+                }
+                continue;
+            }
+            Some(None) => continue,
+            Some(Some(id)) if id < ctx.lab.instances.len() => format!(
+                "route target `{}`: instance {name} is in vpc {}, not in vpc {}",
+                at.value,
+                ctx.vpc_name(ctx.lab.instances[id].vpc),
+                ctx.vpc_name(vpc)
+            ),
+            Some(Some(_)) => format!(
+                "route target `{}`: {name} is an internet host, not an instance of vpc {}",
+                at.value,
+                ctx.vpc_name(vpc)
+            ),
+            None => {
+                let mine = list(
+                    ctx.lab
+                        .instances
+                        .iter()
+                        .filter(|i| i.vpc == vpc)
+                        .map(|i| i.name.as_str()),
+                );
+                format!(
+                    "route target `{}`: unknown instance `{name}`; instances of vpc {}: {mine}",
+                    at.value,
+                    ctx.vpc_name(vpc)
+                )
+            }
+        };
+        ctx.error(&at, msg);
     }
 }

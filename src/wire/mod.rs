@@ -2,11 +2,15 @@
 
 pub mod dns;
 mod ipv4;
+mod reset;
 mod rewrite;
 mod udp;
+mod virtio;
 mod vxlan;
 
 pub use ipv4::{FlowKey, ParseError, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
-pub use rewrite::rewrite;
+pub use reset::{tcp_reset, RESET_LEN};
+pub use rewrite::{complete_checksum, rewrite, rewrite_with, L4Checksum};
 pub use udp::{write_udp_headers, UdpView, UDP_HEADERS_LEN};
+pub use virtio::{Segments, VnetHdr, PLAIN_VNET_HDR, VNET_HDR_LEN};
 pub use vxlan::{encapsulate, Vxlan, INNER_ETHERNET_LEN, OUTER_LEN, VXLAN_PORT};

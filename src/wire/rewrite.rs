@@ -1,20 +1,44 @@
 //! Rewriting a packet's addresses and ports in place, as a NAT does, with the checksums
 //! updated incrementally (RFC 1624): only the changed 16-bit words are folded in, so the cost
-//! does not grow with the payload.
+//! does not grow with the payload. Packets from a TUN with offloads may carry a *partial*
+//! TCP/UDP checksum (Linux's CHECKSUM_PARTIAL, virtio-net's NEEDS_CSUM): the field then holds
+//! only the pseudo-header's sum, and whoever finally sends the packet (or each segment of a
+//! GSO super-packet) adds the data; `rewrite_with` keeps such a field right too.
 
 use super::ipv4::{FlowKey, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
+
+/// What the TCP/UDP checksum field of a packet holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum L4Checksum {
+    /// The finished checksum (or, in UDP, 0 for none), as on a wire.
+    Complete,
+    /// The one's complement sum of the pseudo-header alone, not complemented: the data are
+    /// summed in later (virtio-net `NEEDS_CSUM` with `csum_start` at the transport header).
+    /// Only addresses count in it; ports and the ICMP identifier are data.
+    Partial,
+}
 
 /// Rewrites `packet`, whose header `from` describes, so that it reads as `to`: addresses,
 /// TCP/UDP ports or the ICMP echo identifier. The caller parsed `packet` into `from`, so its
 /// headers are there; a non-first fragment only gets its addresses changed.
 pub fn rewrite(packet: &mut [u8], from: &FlowKey, to: &FlowKey) {
+    rewrite_with(packet, from, to, L4Checksum::Complete);
+}
+
+/// As `rewrite`, for a packet whose TCP/UDP checksum field holds `l4` (a GSO super-packet's
+/// header too: its IPv4 checksum is complete, its transport checksum partial).
+pub fn rewrite_with(packet: &mut [u8], from: &FlowKey, to: &FlowKey, l4: L4Checksum) {
     let header_len = usize::from(packet[0] & 0x0f) * 4;
     let first_fragment = u16::from_be_bytes([packet[6], packet[7]]) & 0x1fff == 0;
+    let partial = l4 == L4Checksum::Partial;
     // Where the transport checksum is, and whether the addresses are part of it.
     let l4_check = match (first_fragment, from.protocol) {
         (true, PROTO_TCP) => Some((header_len + 16, true)),
-        (true, PROTO_UDP) if word(packet, header_len + 6) != 0 => Some((header_len + 6, true)),
-        (true, PROTO_ICMP) => Some((header_len + 2, false)),
+        // A complete UDP checksum of 0 means none; a partial one is always there.
+        (true, PROTO_UDP) if partial || word(packet, header_len + 6) != 0 => {
+            Some((header_len + 6, true))
+        }
+        (true, PROTO_ICMP) if !partial => Some((header_len + 2, false)),
         _ => None,
     };
     // (offset, new word): at most four address words and two port words; no allocation.
@@ -62,7 +86,11 @@ pub fn rewrite(packet: &mut [u8], from: &FlowKey, to: &FlowKey) {
         if let Some((at, pseudo)) = l4_check {
             // Addresses count in TCP and UDP checksums through the pseudo-header; ports and
             // the ICMP identifier are inside the checksummed data.
-            if i >= addresses || pseudo {
+            if partial && pseudo && i < addresses {
+                // The field is the sum itself: add the new word, take the old one away.
+                let sum = word(packet, at);
+                set_word(packet, at, !update(!sum, old, new));
+            } else if !partial && (i >= addresses || pseudo) {
                 let check = word(packet, at);
                 let mut next = update(check, old, new);
                 if from.protocol == PROTO_UDP && next == 0 {
@@ -74,6 +102,40 @@ pub fn rewrite(packet: &mut [u8], from: &FlowKey, to: &FlowKey) {
         }
         set_word(packet, offset, new);
     }
+}
+
+/// Finishes a partial checksum in place, as the kernel would before sending: sums
+/// `packet[start..]` into the partial sum at `start + offset` and writes the complement there
+/// (all ones for a UDP sum of zero, `udp`). None, and nothing changed, when the field is not
+/// inside the packet.
+pub fn complete_checksum(packet: &mut [u8], start: usize, offset: usize, udp: bool) -> Option<()> {
+    let at = start.checked_add(offset)?;
+    if at + 2 > packet.len() {
+        return None;
+    }
+    let seed = word(packet, at);
+    set_word(packet, at, 0);
+    let mut sum = u64::from(seed);
+    let mut chunks = packet[start..].chunks_exact(8);
+    for chunk in &mut chunks {
+        // Eight bytes at a time: four 16-bit words added at once, carries kept in the top.
+        let v = u64::from_be_bytes(chunk.try_into().unwrap_or([0; 8]));
+        sum += (v >> 48) + ((v >> 32) & 0xffff) + ((v >> 16) & 0xffff) + (v & 0xffff);
+    }
+    let rest = chunks.remainder();
+    for pair in rest.chunks(2) {
+        let hi = u64::from(pair[0]) << 8;
+        sum += hi | pair.get(1).map_or(0, |&lo| u64::from(lo));
+    }
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    let mut check = !(sum as u16);
+    if udp && check == 0 {
+        check = 0xffff;
+    }
+    set_word(packet, at, check);
+    Some(())
 }
 
 fn word(packet: &[u8], at: usize) -> u16 {
@@ -159,6 +221,94 @@ mod tests {
             echo([10, 0, 2, 10], [198, 51, 100, 10], 9),
             echo([10, 0, 0, 5], [198, 51, 100, 10], 1024),
         );
+    }
+
+    /// `packet` as a TUN with offloads hands it over: the transport checksum field holds the
+    /// folded, uncomplemented pseudo-header sum (what Linux leaves for CHECKSUM_PARTIAL).
+    fn partial(mut packet: Vec<u8>) -> Vec<u8> {
+        let header_len = usize::from(packet[0] & 0x0f) * 4;
+        let protocol = packet[9];
+        let l4_len = packet.len() - header_len;
+        let mut sum: u32 = (12..20)
+            .step_by(2)
+            .map(|at| u32::from(word(&packet, at)))
+            .sum();
+        sum += u32::from(protocol) + l4_len as u32;
+        while sum >> 16 != 0 {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        let at = header_len + if protocol == PROTO_TCP { 16 } else { 6 };
+        set_word(&mut packet, at, sum as u16);
+        packet
+    }
+
+    /// Rewriting a partial packet, then finishing its checksum, must give the fresh packet.
+    fn check_partial(packet: Vec<u8>, expected: Vec<u8>) {
+        let from = FlowKey::parse(&packet).unwrap();
+        let to = FlowKey::parse(&expected).unwrap();
+        let mut packet = partial(packet);
+        rewrite_with(&mut packet, &from, &to, L4Checksum::Partial);
+        assert_eq!(
+            packet,
+            partial(expected.clone()),
+            "the partial sum follows the addresses"
+        );
+        let header_len = usize::from(packet[0] & 0x0f) * 4;
+        let udp = from.protocol == PROTO_UDP;
+        let offset = if udp { 6 } else { 16 };
+        complete_checksum(&mut packet, header_len, offset, udp).unwrap();
+        assert_eq!(packet, expected);
+    }
+
+    #[test]
+    fn finishing_a_partial_checksum_gives_the_complete_one() {
+        for packet in [
+            tcp([10, 0, 2, 10], 40000, [198, 51, 100, 10], 80),
+            udp([10, 0, 2, 10], 5353, [198, 51, 100, 10], 53),
+        ] {
+            let mut p = partial(packet.clone());
+            let udp = p[9] == PROTO_UDP;
+            complete_checksum(&mut p, 20, if udp { 6 } else { 16 }, udp).unwrap();
+            assert_eq!(p, packet);
+        }
+        // An odd length sums its last byte as the high half of a word.
+        let mut fresh = Vec::new();
+        PacketBuilder::ipv4([192, 0, 2, 1], [192, 0, 2, 2], 64)
+            .udp(1, 2)
+            .write(&mut fresh, b"odd")
+            .unwrap();
+        assert_eq!(fresh.len() % 2, 1);
+        let mut odd = partial(fresh.clone());
+        complete_checksum(&mut odd, 20, 6, true).unwrap();
+        assert_eq!(odd, fresh);
+        assert_eq!(complete_checksum(&mut odd, 20, 60, true), None);
+    }
+
+    #[test]
+    fn partial_checksums_follow_source_and_destination_nat() {
+        check_partial(
+            tcp([10, 0, 2, 10], 40000, [198, 51, 100, 10], 80),
+            tcp([10, 0, 0, 5], 1024, [198, 51, 100, 10], 80),
+        );
+        check_partial(
+            tcp([198, 51, 100, 10], 80, [203, 0, 113, 10], 40000),
+            tcp([198, 51, 100, 10], 80, [10, 0, 1, 10], 40000),
+        );
+        check_partial(
+            udp([10, 0, 2, 10], 5353, [198, 51, 100, 10], 53),
+            udp([203, 0, 113, 11], 2000, [198, 51, 100, 10], 53),
+        );
+    }
+
+    #[test]
+    fn a_port_change_leaves_a_partial_sum_alone() {
+        let from = tcp([10, 0, 2, 10], 40000, [198, 51, 100, 10], 80);
+        let to = tcp([10, 0, 2, 10], 1024, [198, 51, 100, 10], 80);
+        let (kf, kt) = (FlowKey::parse(&from).unwrap(), FlowKey::parse(&to).unwrap());
+        let mut p = partial(from.clone());
+        rewrite_with(&mut p, &kf, &kt, L4Checksum::Partial);
+        assert_eq!(word(&p, 36), word(&partial(from), 36));
+        assert_eq!(p, partial(to));
     }
 
     #[test]

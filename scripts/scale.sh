@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Scale benchmark: for labs of 10, 100 and 1000 instances (VPCs peered in a chain, one route
+# table per subnet; examples/scale_lab.rs writes them), times `vpclab up` and `vpclab down`,
+# reads the daemon's peak memory (VmHWM), times the first successful ping between instances of
+# two peered VPCs after `up` returns, and checks that `down` left nothing behind.
+# Prints a table and writes target/bench/scale-DATE.json.
+# Usage: sudo scripts/scale.sh [SIZES...]   (default: 10 100 1000; root; each step is bounded)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(10 100 1000)
+[ "$(id -u)" -eq 0 ] || { echo "scale.sh: run as root" >&2; exit 1; }
+vpclab=target/release/vpclab
+gen=target/release/examples/scale_lab
+if [ ! -x "$vpclab" ] || [ ! -x "$gen" ]; then
+    cargo build --release --locked --bin vpclab --example scale_lab
+fi
+mkdir -p target/bench
+out=target/bench/scale-$(date +%Y%m%d-%H%M%S).json
+lab=""
+cleanup() { [ -z "$lab" ] || timeout 120 "$vpclab" down "$lab" >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+load=$(cut -d' ' -f1-3 /proc/loadavg)
+rows=()
+printf '%-9s %8s %9s %10s %14s %9s %8s\n' instances "up (s)" "down (s)" "peak RSS" "first ping (s)" "threads" leaked
+for n in "${sizes[@]}"; do
+    lab="scale$n"
+    file=target/bench/scale-$n.yaml
+    "$gen" "$n" > "$file"
+    if [ -e "/run/vpclab/$lab" ]; then
+        echo "scale.sh: lab $lab exists already; run \`vpclab down $lab\` first" >&2
+        exit 1
+    fi
+    # Two instances in different subnets of two peered VPCs (or of one VPC when there is one).
+    from=h0-0-0
+    if grep -q '^  v1:' "$file"; then to=10.1.0.10; else to=10.0.1.10; fi
+
+    t0=$(now)
+    timeout 300 "$vpclab" up "$file" >/dev/null
+    t1=$(now)
+    first=""
+    while [ "$(secs "$t1" "$(now)" | cut -d. -f1)" -lt 30 ]; do
+        if timeout 5 "$vpclab" exec "$from" --lab "$lab" -- ping -c1 -W1 -q "$to" >/dev/null 2>&1; then
+            first=$(secs "$t1" "$(now)")
+            break
+        fi
+    done
+    pid=$(sed -n 's/.*"daemon_pid": *\([0-9]*\).*/\1/p' "/run/vpclab/$lab/state.json")
+    hwm_kb=$(awk '/^VmHWM/ { print $2 }' "/proc/$pid/status")
+    threads=$(awk '/^Threads/ { print $2 }' "/proc/$pid/status")
+
+    t2=$(now)
+    timeout 300 "$vpclab" down "$lab" >/dev/null
+    t3=$(now)
+    lab_done=$lab
+    lab=""
+
+    leaked=$( { ls /run/netns 2>/dev/null | grep "^vl-$lab_done-" || true
+                ls /etc/netns 2>/dev/null | grep "^vl-$lab_done-" || true
+                grep " /run/netns/vl-$lab_done-" /proc/self/mountinfo || true
+                [ ! -e "/run/vpclab/$lab_done" ] || echo state
+                # A zombie has let go of everything; its parent (our caller) reaps it.
+                [ "$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null || echo Z)" = Z ] || echo daemon
+              } | wc -l)
+    up=$(secs "$t0" "$t1"); down=$(secs "$t2" "$t3")
+    rss_mb=$(awk -v k="$hwm_kb" 'BEGIN { printf "%.1f", k / 1024 }')
+    printf '%-9s %8s %9s %7s MB %14s %9s %8s\n' "$n" "$up" "$down" "$rss_mb" "${first:-none}" "$threads" "$leaked"
+    rows+=("{\"instances\": $n, \"up_s\": $up, \"down_s\": $down, \"peak_rss_mb\": $rss_mb, \"first_ping_s\": ${first:-null}, \"daemon_threads\": $threads, \"leaked\": $leaked}")
+done
+{
+    printf '{\n  "date": "%s",\n  "host": "%s",\n  "cpus": %s,\n  "loadavg_before": "%s",\n  "commit": "%s",\n  "labs": [\n' \
+        "$(date -Is)" "$(hostname)" "$(nproc)" "$load" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    for i in "${!rows[@]}"; do
+        sep=","; [ "$i" -eq $((${#rows[@]} - 1)) ] && sep=""
+        printf '    %s%s\n' "${rows[$i]}" "$sep"
+    done
+    printf '  ]\n}\n'
+} > "$out"
+echo "load average before: $load; written to $out"
