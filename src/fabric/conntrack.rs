@@ -55,9 +55,11 @@ pub struct EniTag {
 }
 
 /// A flow with its two ends in a canonical order, so both directions find one entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Only 4-byte fields (the VPC tag split in two), so that a table slot (key and entry) takes
+/// 36 bytes, not 48: the table is reserved whole up front and its size is cache and TLB misses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct TrackKey {
-    vpc: u64,
+    vpc: [u32; 2],
     eni: u32,
     a: u32,
     b: u32,
@@ -66,10 +68,39 @@ struct TrackKey {
     protocol: u8,
 }
 
+// What the comment above promises.
+const _: () = assert!(std::mem::size_of::<(TrackKey, Entry)>() == 36);
+
+impl TrackKey {
+    /// A 64-bit hash of every field: two folded multiplies over three words (foldhash's
+    /// scheme), several times cheaper than hashing the seven fields one by one. The key's
+    /// addresses are the lab's own, not an adversary's.
+    fn hash64(&self) -> u64 {
+        fn folded(x: u64, y: u64) -> u64 {
+            let p = u128::from(x) * u128::from(y);
+            (p as u64) ^ ((p >> 64) as u64)
+        }
+        let vpc = u64::from(self.vpc[0]) << 32 | u64::from(self.vpc[1]);
+        let w1 = vpc ^ u64::from(self.protocol);
+        let w2 = u64::from(self.eni) << 32 | u64::from(self.a);
+        let w3 = u64::from(self.b) << 32
+            | u64::from(self.a_port) << 16
+            | u64::from(self.b_port);
+        let h = folded(w1 ^ 0x243f_6a88_85a3_08d3, w2 ^ 0x1319_8a2e_0370_7344);
+        folded(h ^ w3, 0xa409_3822_299f_31d0)
+    }
+}
+
+impl std::hash::Hash for TrackKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash64());
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    /// Seconds since the caller's epoch.
-    last_seen: u64,
+    /// Seconds since the caller's epoch (saturating: 136 years fit).
+    last_seen: u32,
     /// The first packet went from `a` to `b`.
     from_a: bool,
     /// A packet went the other way since.
@@ -92,7 +123,7 @@ const END_RST: u8 = 4;
 impl Entry {
     fn new(now: u64, forward: bool) -> Entry {
         Entry {
-            last_seen: now,
+            last_seen: stamp(now),
             from_a: forward,
             answered: false,
             ended: 0,
@@ -132,12 +163,16 @@ impl Entry {
     }
 
     fn expired(&self, protocol: u8, now: u64) -> bool {
-        now.saturating_sub(self.last_seen) > self.timeout(protocol)
+        now.saturating_sub(u64::from(self.last_seen)) > self.timeout(protocol)
     }
 }
 
-/// A multiply-rotate hash of the key's words (FxHash's scheme): several times cheaper than
-/// SipHash on this 28-byte key. The key's addresses are the lab's own, not an adversary's.
+/// `now` as stored in an entry.
+fn stamp(now: u64) -> u32 {
+    u32::try_from(now).unwrap_or(u32::MAX)
+}
+
+/// Hands the map the hash `TrackKey::hash64` made.
 #[derive(Default, Clone, Copy)]
 struct FlowHasher(u64);
 
@@ -147,25 +182,14 @@ impl std::hash::Hasher for FlowHasher {
     }
 
     fn write(&mut self, bytes: &[u8]) {
+        // Only `TrackKey`'s own `Hash` feeds this hasher, with one `write_u64`.
         for b in bytes {
-            self.write_u64(u64::from(*b));
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
         }
     }
 
-    fn write_u8(&mut self, n: u8) {
-        self.write_u64(u64::from(n));
-    }
-
-    fn write_u16(&mut self, n: u16) {
-        self.write_u64(u64::from(n));
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(u64::from(n));
-    }
-
     fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        self.0 = n;
     }
 }
 
@@ -208,7 +232,7 @@ fn canonical(key: &FlowKey) -> (u32, u16, u32, u16, bool) {
 fn track_key(eni: EniTag, key: &FlowKey) -> (TrackKey, bool) {
     let (a, a_port, b, b_port, forward) = canonical(key);
     let k = TrackKey {
-        vpc: eni.vpc,
+        vpc: [(eni.vpc >> 32) as u32, eni.vpc as u32],
         eni: u32::from(eni.addr),
         a,
         b,
@@ -265,7 +289,9 @@ impl Conntrack {
         // A cheap mix of the fields that vary most; the map hashes properly inside.
         let ports = u32::from(k.a_port) ^ (u32::from(k.b_port) << 16);
         let mix = (k.a ^ k.b.rotate_left(16) ^ ports).wrapping_mul(0x9e37_79b1);
-        &self.shards[(mix >> 16) as usize % self.shards.len()]
+        // mix × shards / 2³²: an index below `shards` without a division.
+        let index = (u64::from(mix) * self.shards.len() as u64) >> 32;
+        &self.shards[index as usize]
     }
 
     fn lock(&self, k: &TrackKey) -> std::sync::MutexGuard<'_, Shard> {
@@ -289,7 +315,7 @@ impl Conntrack {
             shard.map.remove(&k);
             return false;
         }
-        entry.last_seen = now;
+        entry.last_seen = stamp(now);
         if forward != entry.from_a {
             entry.answered = true;
         }

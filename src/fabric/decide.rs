@@ -128,24 +128,11 @@ pub fn decide_packet(
     quoted: Option<&FlowKey>,
     trace: &mut impl Trace,
 ) -> Decision {
-    let mut cx = Ctx {
-        lab,
-        flows,
-        now,
-        key: *key,
-        gateways: 0,
-        metered: None,
+    let mode = Mode {
         model: false,
-        quoted,
         mirror_copy: false,
-        trace,
     };
-    let outcome = cx.from(from);
-    Decision {
-        outcome,
-        delivered: cx.key,
-        metered: cx.metered,
-    }
+    run(lab, flows, now, from, key, quoted, mode, trace)
 }
 
 /// As `decide_packet`, for the model (`vpclab explain`, `vpclab check`'s model half): the
@@ -159,6 +146,31 @@ pub fn decide_model(
     quoted: Option<&FlowKey>,
     trace: &mut impl Trace,
 ) -> Decision {
+    let mode = Mode {
+        model: true,
+        mirror_copy: false,
+    };
+    run(lab, flows, now, from, key, quoted, mode, trace)
+}
+
+/// Who is asking: the data plane or the model, for a packet or a mirror copy.
+#[derive(Clone, Copy)]
+struct Mode {
+    model: bool,
+    mirror_copy: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run(
+    lab: &Compiled,
+    flows: &Conntrack,
+    now: Duration,
+    from: HostId,
+    key: &FlowKey,
+    quoted: Option<&FlowKey>,
+    mode: Mode,
+    trace: &mut impl Trace,
+) -> Decision {
     let mut cx = Ctx {
         lab,
         flows,
@@ -166,9 +178,9 @@ pub fn decide_model(
         key: *key,
         gateways: 0,
         metered: None,
-        model: true,
+        model: mode.model,
         quoted,
-        mirror_copy: false,
+        mirror_copy: mode.mirror_copy,
         trace,
     };
     let outcome = cx.from(from);
@@ -191,19 +203,11 @@ pub fn decide_mirror_copy(
     key: &FlowKey,
     trace: &mut impl Trace,
 ) -> Outcome {
-    let mut cx = Ctx {
-        lab,
-        flows,
-        now,
-        key: *key,
-        gateways: 0,
-        metered: None,
+    let mode = Mode {
         model: false,
-        quoted: None,
         mirror_copy: true,
-        trace,
     };
-    cx.from(from)
+    run(lab, flows, now, from, key, None, mode, trace).outcome
 }
 
 impl<T: Trace> Ctx<'_, T> {

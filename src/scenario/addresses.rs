@@ -9,7 +9,7 @@ use super::lab::*;
 use super::raw::{InstanceRaw, VpcRaw};
 use super::resolve::{list, Ctx};
 use super::security::sorted_names;
-use super::values::{is_reserved, parse_ipv4, parse_service};
+use super::values::{first_free, is_reserved, parse_ipv4};
 use super::yaml::At;
 
 struct Pending<'r> {
@@ -34,17 +34,7 @@ pub(super) fn instances(ctx: &mut Ctx, vpcs: &[VpcRaw]) {
                 _ => None,
             };
             let security_groups = security_groups(ctx, vpc, i);
-            let services = i
-                .services
-                .iter()
-                .filter_map(|s| match parse_service(&s.value) {
-                    Ok(svc) => Some(svc),
-                    Err(m) => {
-                        ctx.error(s, m);
-                        None
-                    }
-                })
-                .collect();
+            let services = ctx.services(&i.services);
             pending.push(Pending {
                 raw: i,
                 vpc,
@@ -173,12 +163,9 @@ fn next_free(
     subnet: SubnetId,
     taken: &HashMap<(SubnetId, Ipv4Addr), String>,
 ) -> Option<Ipv4Addr> {
-    let cidr = ctx.lab.subnets[subnet].cidr;
-    let first = u32::from(cidr.network()) + 4;
-    let last = u32::from(cidr.broadcast()) - 1;
-    (first..=last)
-        .map(Ipv4Addr::from)
-        .find(|ip| !taken.contains_key(&(subnet, *ip)))
+    first_free(ctx.lab.subnets[subnet].cidr, |ip| {
+        taken.contains_key(&(subnet, ip))
+    })
 }
 
 fn security_groups(ctx: &mut Ctx, vpc: VpcId, i: &InstanceRaw) -> Vec<SecurityGroupId> {

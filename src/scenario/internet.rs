@@ -9,8 +9,8 @@ use ipnet::Ipv4Net;
 
 use super::lab::*;
 use super::raw::{InternetRaw, VpcRaw};
-use super::resolve::{list, Ctx};
-use super::values::{is_reserved, parse_cidr, parse_ipv4, parse_service};
+use super::resolve::Ctx;
+use super::values::{first_free, parse_cidr, parse_ipv4};
 use super::yaml::At;
 
 /// RFC 5737's TEST-NET-1, -2 and -3: the only public IPv4 space a lab uses.
@@ -68,17 +68,7 @@ pub(super) fn internet(ctx: &mut Ctx, raw: &InternetRaw) {
         let ip =
             h.ip.as_ref()
                 .and_then(|at| host_ip(ctx, at, pool, &mut ips, &h.name.value));
-        let services = h
-            .services
-            .iter()
-            .filter_map(|s| match parse_service(&s.value) {
-                Ok(svc) => Some(svc),
-                Err(m) => {
-                    ctx.error(s, m);
-                    None
-                }
-            })
-            .collect();
+        let services = ctx.services(&h.services);
         if let Some(d) = &h.dns {
             dns_name(ctx, d, &mut names);
         }
@@ -233,23 +223,9 @@ fn nat_gateways(ctx: &mut Ctx, vpcs: &[VpcRaw], pool: &mut Pool) {
                 continue;
             };
             let Some(s) = &g.subnet else { continue };
-            let Some(subnet) = ctx.subnet_ids.get(&(vpc, s.value.clone())).copied() else {
-                let mine = list(
-                    ctx.lab
-                        .subnets
-                        .iter()
-                        .filter(|x| x.vpc == vpc)
-                        .map(|x| x.name.as_str()),
-                );
-                let msg = format!(
-                    "unknown subnet `{}`; subnets of vpc {}: {mine}",
-                    s.value,
-                    ctx.vpc_name(vpc)
-                );
-                ctx.error(s, msg);
+            let Some(subnet) = ctx.subnet_of(vpc, s) else {
                 continue;
             };
-            let Some(subnet) = subnet else { continue };
             if !ctx.lab.vpcs[vpc].internet_gateway {
                 let msg = format!(
                     "a public NAT gateway needs an internet gateway: set `internet_gateway: true` on vpc {}",
@@ -259,9 +235,7 @@ fn nat_gateways(ctx: &mut Ctx, vpcs: &[VpcRaw], pool: &mut Pool) {
                 continue;
             }
             let cidr = ctx.lab.subnets[subnet].cidr;
-            let private_ip = (u32::from(cidr.network())..=u32::from(cidr.broadcast()))
-                .map(Ipv4Addr::from)
-                .find(|ip| !is_reserved(cidr, *ip) && !taken.contains(ip));
+            let private_ip = first_free(cidr, |ip| taken.contains(&ip));
             let Some(private_ip) = private_ip else {
                 let msg = format!(
                     "InsufficientFreeAddressesInSubnet: subnet {} ({cidr}) has no free address left for NAT gateway {}",

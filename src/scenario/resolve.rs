@@ -12,7 +12,8 @@ use super::error::{Errors, Pos};
 use super::lab::*;
 use super::raw::{ScenarioRaw, VpcRaw};
 use super::values::{
-    check_account, check_lab_name, check_name, check_region, overlaps, parse_sized_cidr,
+    check_account, check_lab_name, check_name, check_region, overlaps, parse_service,
+    parse_sized_cidr,
 };
 use super::yaml::At;
 use super::{addresses, expect, flowlogs, internet, mirroring, routing, security, services};
@@ -78,6 +79,41 @@ impl Ctx<'_> {
 
     pub fn vpc_name(&self, vpc: VpcId) -> &str {
         &self.lab.vpcs[vpc].name
+    }
+
+    /// Built-in services as written (`http:80`, `ssh`, ...); bad ones are reported and left out.
+    pub fn services(&mut self, written: &[At<String>]) -> Vec<Service> {
+        written
+            .iter()
+            .filter_map(|s| match parse_service(&s.value) {
+                Ok(svc) => Some(svc),
+                Err(m) => {
+                    self.error(s, m);
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// A subnet of `vpc` by name (None, reported, when unknown; None when broken).
+    pub fn subnet_of(&mut self, vpc: VpcId, at: &At<String>) -> Option<SubnetId> {
+        if let Some(found) = self.subnet_ids.get(&(vpc, at.value.clone())) {
+            return *found;
+        }
+        let mine = list(
+            self.lab
+                .subnets
+                .iter()
+                .filter(|x| x.vpc == vpc)
+                .map(|x| x.name.as_str()),
+        );
+        let msg = format!(
+            "unknown subnet `{}`; subnets of vpc {}: {mine}",
+            at.value,
+            self.vpc_name(vpc)
+        );
+        self.error(at, msg);
+        None
     }
 
     /// Looks up a VPC by name, reporting an unknown one with the valid names.

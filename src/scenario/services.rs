@@ -13,7 +13,7 @@ use super::lab::*;
 use super::raw::{EndpointRaw, ServiceRaw, VpcRaw};
 use super::resolve::{list, Ctx};
 use super::security::sorted_names;
-use super::values::{check_name, check_region, is_reserved};
+use super::values::{check_name, check_region, first_free};
 use super::yaml::At;
 
 /// TEST-NET-1: where the lab's AWS services live.
@@ -277,23 +277,9 @@ fn interface_endpoint(ctx: &mut Ctx, vpc: VpcId, service: ServiceId, e: &Endpoin
     let mut interfaces = Vec::new();
     let mut zones: HashMap<String, String> = HashMap::new();
     for at in &e.subnets {
-        let Some(found) = ctx.subnet_ids.get(&(vpc, at.value.clone())).copied() else {
-            let mine = list(
-                ctx.lab
-                    .subnets
-                    .iter()
-                    .filter(|x| x.vpc == vpc)
-                    .map(|x| x.name.as_str()),
-            );
-            let msg = format!(
-                "unknown subnet `{}`; subnets of vpc {}: {mine}",
-                at.value,
-                ctx.vpc_name(vpc)
-            );
-            ctx.error(at, msg);
+        let Some(subnet) = ctx.subnet_of(vpc, at) else {
             continue;
         };
-        let Some(subnet) = found else { continue };
         let az = ctx.lab.subnets[subnet].az.clone();
         if let Some(other) = zones.insert(az.clone(), at.value.clone()) {
             let msg = format!(
@@ -355,9 +341,7 @@ pub(super) fn endpoint_addresses(ctx: &mut Ctx, vpcs: &[VpcRaw]) {
         for n in 0..ctx.lab.endpoints[e].interfaces.len() {
             let subnet = ctx.lab.endpoints[e].interfaces[n].subnet;
             let cidr = ctx.lab.subnets[subnet].cidr;
-            let free = (u32::from(cidr.network())..=u32::from(cidr.broadcast()))
-                .map(Ipv4Addr::from)
-                .find(|ip| !is_reserved(cidr, *ip) && !taken.contains(ip));
+            let free = first_free(cidr, |ip| taken.contains(&ip));
             if let Some(ip) = free {
                 taken.push(ip);
                 ctx.lab.endpoints[e].interfaces[n].private_ip = ip;

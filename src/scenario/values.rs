@@ -201,6 +201,13 @@ pub(super) fn parse_target(text: &str) -> Result<TargetText<'_>, String> {
     }
 }
 
+/// The lowest address of `subnet` that AWS does not reserve and `taken` does not hold.
+pub(super) fn first_free(subnet: Ipv4Net, taken: impl Fn(Ipv4Addr) -> bool) -> Option<Ipv4Addr> {
+    (u32::from(subnet.network())..=u32::from(subnet.broadcast()))
+        .map(Ipv4Addr::from)
+        .find(|ip| !is_reserved(subnet, *ip) && !taken(*ip))
+}
+
 /// The five addresses AWS keeps in every subnet: network, router, DNS, future use, broadcast.
 pub(super) fn is_reserved(subnet: Ipv4Net, ip: Ipv4Addr) -> bool {
     let offset = u32::from(ip).wrapping_sub(u32::from(subnet.network()));
