@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::daemon::control::{call, Reply, Request};
 use crate::daemon::costs::CostLine;
+use crate::daemon::gateways::GatewayRecord;
 use crate::daemon::state::{known_labs, HostRecord, LabState};
 use crate::daemon::teardown;
 use crate::netns;
@@ -123,6 +124,7 @@ pub fn status(lab: Option<&str>, cost: bool) -> anyhow::Result<i32> {
                 hosts,
                 counters,
                 costs,
+                gateways,
                 ..
             } => {
                 let drops: Vec<String> = counters
@@ -138,6 +140,7 @@ pub fn status(lab: Option<&str>, cost: bool) -> anyhow::Result<i32> {
                     drops.join(" ")
                 );
                 print_hosts(&hosts);
+                print_gateways(&gateways);
                 if cost {
                     print_costs(&costs);
                 }
@@ -173,6 +176,16 @@ fn print_costs(costs: &[CostLine]) {
         prices::INTERFACE_ENDPOINT_GB,
         prices::GATEWAY_ENDPOINT_GB
     );
+}
+
+pub fn print_gateways(gateways: &[GatewayRecord]) {
+    if gateways.is_empty() {
+        return;
+    }
+    println!("  {:<24} {:<10} DETAIL", "GATEWAY", "VPC");
+    for g in gateways {
+        println!("  {:<24} {:<10} {}", g.component, g.vpc, g.detail);
+    }
 }
 
 pub fn print_hosts(hosts: &[HostRecord]) {

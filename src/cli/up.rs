@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use super::labs::print_hosts;
+use super::labs::{print_gateways, print_hosts};
 use super::read_scenario;
 use crate::daemon::control::{call, Reply, Request};
 use crate::daemon::state::{lab_dir, log_file, scenario_copy, state_file, LabState};
@@ -147,9 +147,15 @@ fn start_daemon(lab: &str, source: &str) -> anyhow::Result<()> {
 
 fn status_table(lab: &str) -> anyhow::Result<()> {
     match call(lab, &Request::Status, Duration::from_secs(10))? {
-        Reply::Status { lab, hosts, .. } => {
+        Reply::Status {
+            lab,
+            hosts,
+            gateways,
+            ..
+        } => {
             println!("lab {lab}: {} hosts up", hosts.len());
             print_hosts(&hosts);
+            print_gateways(&gateways);
             Ok(())
         }
         other => anyhow::bail!("unexpected reply from the daemon: {other:?}"),

@@ -40,6 +40,9 @@ pub enum Reply {
         /// What the metered gateways would have cost on AWS so far.
         #[serde(default)]
         costs: Vec<super::costs::CostLine>,
+        /// Internet gateways, NAT gateways and endpoints, with their addresses.
+        #[serde(default)]
+        gateways: Vec<super::gateways::GatewayRecord>,
     },
     Applied {
         changes: Vec<String>,

@@ -7,6 +7,7 @@ pub mod control;
 pub mod costs;
 mod dataplane;
 pub mod flowlogs;
+pub mod gateways;
 mod hosts;
 mod metadata;
 mod mirror;

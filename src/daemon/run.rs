@@ -206,6 +206,7 @@ async fn answer(request: Request, daemon: &Mutex<Daemon>) -> Reply {
                 .load()
                 .meters
                 .report(&daemon.lab, daemon.started.elapsed()),
+            gateways: super::gateways::gateways(&daemon.lab),
         },
         Request::Explain {
             from,
