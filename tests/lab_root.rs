@@ -727,10 +727,7 @@ fn the_internet_sees_public_ips_and_the_nat_gateways_elastic_ip() {
     assert_eq!(sources, vec![web1_public, nat_public], "{seen}");
     // The NAT gateway processed (and would bill) app1's request and its reply.
     let cost = text(&vpclab(&["status", lab, "--cost"]));
-    let line = cost
-        .lines()
-        .find(|l| l.contains("nat:a-nat"))
-        .unwrap_or_default();
+    let line = cost_line(&cost, "nat:a-nat");
     let fields: Vec<&str> = line.split_whitespace().collect();
     assert!(
         fields.len() == 4 && fields[2].parse::<u64>().unwrap() > 200,
@@ -813,6 +810,15 @@ fn ssh_reaches_the_private_instance_only_through_the_bastion() {
     assert_eq!(survivors, Vec::<String>::new());
 }
 
+/// The line of `component` in the cost table of `vpclab status --cost`.
+fn cost_line<'a>(status: &'a str, component: &str) -> &'a str {
+    status
+        .lines()
+        .skip_while(|l| !l.contains("COMPONENT"))
+        .find(|l| l.split_whitespace().next() == Some(component))
+        .unwrap_or_default()
+}
+
 /// The AWS CLI, run inside `host` against the lab's S3 with throwaway credentials, trying
 /// each request `attempts` times.
 fn aws_cli(lab: &str, host: &str, attempts: u8, args: &[&str]) -> Output {
@@ -871,10 +877,7 @@ fn the_aws_cli_reaches_s3_through_a_gateway_endpoint_only() {
     assert!(log.contains("10.0.1.4 - -"), "{log}");
     // The endpoint carried those bytes, for nothing.
     let cost = text(&vpclab(&["status", lab, "--cost"]));
-    let line = cost
-        .lines()
-        .find(|l| l.contains("vpce:a-s3"))
-        .unwrap_or_default();
+    let line = cost_line(&cost, "vpce:a-s3");
     let fields: Vec<&str> = line.split_whitespace().collect();
     assert!(
         fields.len() == 4 && fields[2].parse::<u64>().unwrap() > 1000,
