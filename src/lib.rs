@@ -7,4 +7,5 @@ pub mod fabric;
 pub mod flowlog;
 pub mod netns;
 pub mod scenario;
+pub mod vpn;
 pub mod wire;

@@ -271,7 +271,10 @@ fn describe(lab: &Compiled, key: &FlowKey, hop: &Hop) -> String {
         }
         Hop::FromInternet(n) => {
             let h = &l.internet.hosts[n];
-            format!("internet host {} {}", h.name, h.ip)
+            match l.services.iter().find(|s| s.host == n) {
+                Some(s) => format!("service {} answers ({}, host {})", s.name, s.dns_name(), h.ip),
+                None => format!("internet host {} {}", h.name, h.ip),
+            }
         }
         Hop::ToInternet(n) => {
             let h = &l.internet.hosts[n];

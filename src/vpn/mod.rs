@@ -1,0 +1,6 @@
+//! Site-to-Site VPN (issue 5, in progress): the AWS end of each tunnel. AWS runs IPsec; the lab
+//! runs WireGuard (boringtun's `Tunn`, no I/O of its own), since this kernel has no ESP.
+
+mod tunnel;
+
+pub use tunnel::{KeyPair, Tunnel, TunnelError, Wrapped, MIN_BUFFER, OVERHEAD};
