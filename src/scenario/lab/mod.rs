@@ -4,6 +4,14 @@
 use ipnet::Ipv4Net;
 use std::net::Ipv4Addr;
 
+mod edge;
+mod flowlogs;
+mod mirroring;
+
+pub use edge::*;
+pub use flowlogs::*;
+pub use mirroring::*;
+
 pub type VpcId = usize;
 pub type SubnetId = usize;
 pub type RouteTableId = usize;
@@ -48,88 +56,6 @@ pub struct Lab {
     /// Simulated regional AWS services, each served by an internet host of its own.
     pub services: Vec<AwsService>,
     pub endpoints: Vec<Endpoint>,
-}
-
-/// A regional AWS service (s3, dynamodb, ...) on a public address of the lab's internet.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AwsService {
-    /// The key in `services:`, also the name of its host and of its prefix list `pl:NAME`.
-    pub name: String,
-    /// What it is: s3, dynamodb, sqs, ...
-    pub kind: String,
-    pub region: String,
-    /// The internet host that serves it.
-    pub host: InternetHostId,
-    /// Its prefix list: the addresses the service answers on.
-    pub prefix_list: Ipv4Net,
-}
-
-impl AwsService {
-    /// `s3.us-east-1.amazonaws.com`.
-    pub fn dns_name(&self) -> String {
-        format!("{}.{}.amazonaws.com", self.kind, self.region)
-    }
-}
-
-/// A VPC endpoint.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Endpoint {
-    pub name: String,
-    pub vpc: VpcId,
-    pub service: ServiceId,
-    pub kind: EndpointKind,
-    /// Gateway endpoints add a route `pl:SERVICE -> vpce:NAME` to these tables.
-    pub route_tables: Vec<RouteTableId>,
-    /// Interface endpoints: a network interface in each chosen subnet.
-    pub interfaces: Vec<EndpointInterface>,
-    /// Interface endpoints: the groups of those interfaces.
-    pub security_groups: Vec<SecurityGroupId>,
-    /// Interface endpoints: the service's public name resolves, inside the VPC, to the
-    /// endpoint's interfaces.
-    pub private_dns: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EndpointKind {
-    /// Routes to the service's prefix list; no interface, no security group (S3, DynamoDB).
-    Gateway,
-    /// PrivateLink: an interface with a private address in each chosen subnet.
-    Interface,
-}
-
-/// One network interface of an interface endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EndpointInterface {
-    pub subnet: SubnetId,
-    pub private_ip: Ipv4Addr,
-}
-
-/// The simulated internet: its hosts and the pool public IPs and Elastic IPs come from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Internet {
-    pub public_pool: Ipv4Net,
-    pub hosts: Vec<InternetHost>,
-}
-
-/// A host on the internet side of the lab, on a public (documentation) address.
-#[derive(Debug, Clone, PartialEq)]
-pub struct InternetHost {
-    pub name: String,
-    pub ip: Ipv4Addr,
-    pub services: Vec<Service>,
-    /// Its name in DNS (e.g. example.com), resolvable from every host of the lab.
-    pub dns: Option<String>,
-    pub run: Option<String>,
-}
-
-/// A public NAT gateway: an interface in a public subnet with an Elastic IP.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NatGateway {
-    pub name: String,
-    pub vpc: VpcId,
-    pub subnet: SubnetId,
-    pub private_ip: Ipv4Addr,
-    pub public_ip: Ipv4Addr,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -316,13 +242,6 @@ pub enum Forwarding {
     Masquerade,
 }
 
-/// A public IPv4 of an instance: auto-assigned, or an Elastic IP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PublicIp {
-    pub addr: Ipv4Addr,
-    pub elastic: bool,
-}
-
 /// Built-in listeners a host runs on real sockets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Service {
@@ -460,154 +379,6 @@ impl<'a> HostRef<'a> {
             HostRef::Internet(_, h) => h.run.as_deref(),
         }
     }
-}
-
-/// A VPC flow log: which interfaces it covers, which records it keeps, how it writes them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FlowLog {
-    pub name: String,
-    pub resource: FlowLogResource,
-    pub traffic: TrafficFilter,
-    /// The fields of each record, in order; the default is AWS's version 2 format.
-    pub fields: Vec<FlowLogField>,
-    /// Seconds: 60 or 600 as in AWS, or 1-59 for a lab that should not wait.
-    pub aggregation_interval: u32,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlowLogResource {
-    Vpc(VpcId),
-    Subnet(SubnetId),
-    Eni(InstanceId),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrafficFilter {
-    All,
-    Accept,
-    Reject,
-}
-
-macro_rules! flow_log_fields {
-    ($($variant:ident = $name:literal, $version:literal;)*) => {
-        /// A field of a flow-log record (aws-rules.md §6.2, §6.3), with the version that added it.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum FlowLogField { $($variant,)* }
-
-        impl FlowLogField {
-            pub const ALL: &'static [FlowLogField] = &[$(FlowLogField::$variant,)*];
-
-            /// The name as written in a format: `${srcaddr}` is `srcaddr`.
-            pub fn name(self) -> &'static str {
-                match self { $(FlowLogField::$variant => $name,)* }
-            }
-
-            pub fn version(self) -> u8 {
-                match self { $(FlowLogField::$variant => $version,)* }
-            }
-
-            pub fn from_name(name: &str) -> Option<FlowLogField> {
-                match name { $($name => Some(FlowLogField::$variant),)* _ => None }
-            }
-        }
-    };
-}
-
-flow_log_fields! {
-    Version = "version", 2;
-    AccountId = "account-id", 2;
-    InterfaceId = "interface-id", 2;
-    SrcAddr = "srcaddr", 2;
-    DstAddr = "dstaddr", 2;
-    SrcPort = "srcport", 2;
-    DstPort = "dstport", 2;
-    Protocol = "protocol", 2;
-    Packets = "packets", 2;
-    Bytes = "bytes", 2;
-    Start = "start", 2;
-    End = "end", 2;
-    Action = "action", 2;
-    LogStatus = "log-status", 2;
-    VpcId = "vpc-id", 3;
-    SubnetId = "subnet-id", 3;
-    InstanceId = "instance-id", 3;
-    TcpFlags = "tcp-flags", 3;
-    Type = "type", 3;
-    PktSrcAddr = "pkt-srcaddr", 3;
-    PktDstAddr = "pkt-dstaddr", 3;
-    Region = "region", 4;
-    AzId = "az-id", 4;
-    SublocationType = "sublocation-type", 4;
-    SublocationId = "sublocation-id", 4;
-    PktSrcAwsService = "pkt-src-aws-service", 5;
-    PktDstAwsService = "pkt-dst-aws-service", 5;
-    FlowDirection = "flow-direction", 5;
-    TrafficPath = "traffic-path", 5;
-}
-
-impl FlowLogField {
-    /// AWS's default format: the version 2 fields in their fixed order.
-    pub const DEFAULT_FORMAT: [FlowLogField; 14] = [
-        FlowLogField::Version,
-        FlowLogField::AccountId,
-        FlowLogField::InterfaceId,
-        FlowLogField::SrcAddr,
-        FlowLogField::DstAddr,
-        FlowLogField::SrcPort,
-        FlowLogField::DstPort,
-        FlowLogField::Protocol,
-        FlowLogField::Packets,
-        FlowLogField::Bytes,
-        FlowLogField::Start,
-        FlowLogField::End,
-        FlowLogField::Action,
-        FlowLogField::LogStatus,
-    ];
-}
-
-/// Where a traffic mirror session sends its copies: an instance's primary interface.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MirrorTarget {
-    pub name: String,
-    pub eni: InstanceId,
-}
-
-/// Which packets a traffic mirror session copies, per direction as the source ENI sees them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MirrorFilter {
-    pub name: String,
-    /// Sorted by rule number, lowest first; empty means nothing of that direction is mirrored.
-    pub inbound: Vec<MirrorRule>,
-    pub outbound: Vec<MirrorRule>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct MirrorRule {
-    /// 1..=32766, unique within its direction.
-    pub number: u16,
-    pub accept: bool,
-    pub protocol: Protocol,
-    /// ALL unless the protocol is tcp or udp.
-    pub source_ports: PortRange,
-    pub destination_ports: PortRange,
-    pub source_cidr: Ipv4Net,
-    pub destination_cidr: Ipv4Net,
-}
-
-/// A traffic mirror session: copies of what its filter accepts on `source` go, VXLAN
-/// encapsulated, to `target`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MirrorSession {
-    pub name: String,
-    pub source: InstanceId,
-    pub target: MirrorTargetId,
-    pub filter: MirrorFilterId,
-    /// 1..=32766, unique per source; the lowest whose filter accepts a packet mirrors it.
-    pub session_number: u16,
-    /// The VXLAN network identifier, 24 bits.
-    pub vni: u32,
-    /// Bytes after the VXLAN header to keep; None keeps the whole packet.
-    pub packet_length: Option<u16>,
 }
 
 /// A stable AWS-shaped id (`eni-0a1b...`, 17 hex digits) for a named thing of a lab, so that
