@@ -1,34 +1,11 @@
-//! Scenario layer: decoding the YAML tree into `*Raw` structs. Checks shapes only (keys, types);
-//! what values mean is checked during resolution. Documented keys this version cannot build yet
-//! are accepted and reported when used.
+//! Scenario layer, decoding: a VPC and what lives in it (subnets, route tables, security groups,
+//! network ACLs, instances, flow logs, NAT gateways, endpoints).
 
-use super::error::Errors;
-use super::raw::*;
-use super::yaml::{At, Map, Node};
+use super::super::error::Errors;
+use super::super::raw::*;
+use super::super::yaml::{At, Node};
+use super::*;
 
-const TOP_KEYS: &[&str] = &[
-    "name",
-    "description",
-    "defaults",
-    "vpcs",
-    "peering_connections",
-    "internet",
-    "services",
-    "sites",
-    "vpn_gateways",
-    "vpn_connections",
-    "transit_gateways",
-    "direct_connect",
-    "traffic_mirroring",
-    "expect",
-];
-const TOP_UNSUPPORTED: &[&str] = &[
-    "sites",
-    "vpn_gateways",
-    "vpn_connections",
-    "transit_gateways",
-    "direct_connect",
-];
 const VPC_KEYS: &[&str] = &[
     "cidr",
     "region",
@@ -46,7 +23,9 @@ const VPC_KEYS: &[&str] = &[
     "instances",
     "flow_logs",
 ];
+
 const VPC_UNSUPPORTED: &[&str] = &["ipv6", "egress_only_internet_gateway"];
+
 const ENDPOINT_KEYS: &[&str] = &[
     "service",
     "type",
@@ -55,6 +34,7 @@ const ENDPOINT_KEYS: &[&str] = &[
     "security_groups",
     "private_dns",
 ];
+
 const SUBNET_KEYS: &[&str] = &[
     "cidr",
     "az",
@@ -63,6 +43,7 @@ const SUBNET_KEYS: &[&str] = &[
     "network_acl",
     "map_public_ip_on_launch",
 ];
+
 const INSTANCE_KEYS: &[&str] = &[
     "subnet",
     "private_ip",
@@ -74,114 +55,14 @@ const INSTANCE_KEYS: &[&str] = &[
     "run",
     "forwarding",
 ];
-const FLOW_LOG_KEYS: &[&str] = &["resource", "traffic", "format", "aggregation_interval"];
-const EXPECT_KEYS: &[&str] = &[
-    "from",
-    "to",
-    "protocol",
-    "port",
-    "reachable",
-    "reason",
-    "via",
-];
 
-const CIDR: &str = "an IPv4 CIDR like 10.0.0.0/16";
-pub(super) const FORWARDING: &str = "route or masquerade";
+const FLOW_LOG_KEYS: &[&str] = &["resource", "traffic", "format", "aggregation_interval"];
+
 const NAME: &str = "a name";
-const PORTS: &str = "a port (80), a range (1024-65535) or all";
-const PROTOCOL: &str = "tcp, udp, icmp, icmpv6, all or a protocol number";
-pub(super) const FLOW_LOG_RESOURCE: &str = "vpc:NAME, subnet:NAME or eni:HOST";
-pub(super) const FLOW_LOG_TRAFFIC: &str = "ALL, ACCEPT or REJECT";
-pub(super) const FLOW_LOG_FORMAT: &str = "fields like \"${version} ${srcaddr} ${dstaddr}\"";
-pub(super) const FLOW_LOG_INTERVAL: &str = "60 or 600 seconds (or 1-59 in a lab)";
+
 const ICMP: &str = "an ICMP type or code number (-1 for all)";
 
-pub(super) fn scenario(root: &Node<'_>, errs: &mut Errors) -> ScenarioRaw {
-    let mut raw = ScenarioRaw {
-        name: None,
-        description: None,
-        region: None,
-        account: None,
-        vpcs: Vec::new(),
-        peerings: Vec::new(),
-        internet: InternetRaw::default(),
-        mirroring: MirroringRaw::default(),
-        services: Vec::new(),
-        expect: Vec::new(),
-    };
-    let Some(top) = root.map(errs, TOP_KEYS) else {
-        return raw;
-    };
-    raw.name = top.string(errs, "name", "a lab name like peering");
-    raw.description = top.text(errs, "description", "a text").map(|d| d.value);
-    if let Some(d) = top
-        .get("defaults")
-        .and_then(|n| n.map(errs, &["region", "account"]))
-    {
-        raw.region = d.string(errs, "region", "a region like us-east-1");
-        raw.account = d.text(errs, "account", "a 12-digit account id");
-    }
-    for key in TOP_UNSUPPORTED {
-        top.unsupported(errs, key);
-    }
-    if let Some(n) = top.get("vpcs") {
-        raw.vpcs = n
-            .named(errs)
-            .into_iter()
-            .filter_map(|(k, v)| vpc(k, &v, errs))
-            .collect();
-    }
-    if let Some(n) = top.get("peering_connections") {
-        for (name, v) in n.named(errs) {
-            if let Some(m) = v.map(errs, &["requester", "accepter"]) {
-                raw.peerings.push(PeeringRaw {
-                    requester: required_string(&m, errs, "requester", "a VPC name"),
-                    accepter: required_string(&m, errs, "accepter", "a VPC name"),
-                    name,
-                });
-            }
-        }
-    }
-    if let Some(n) = top.get("internet") {
-        raw.internet = internet(n, errs);
-    }
-    for (name, n) in top
-        .get("services")
-        .map(|n| n.named(errs))
-        .unwrap_or_default()
-    {
-        if let Some(m) = n.map(errs, &["service", "region"]) {
-            raw.services.push(ServiceRaw {
-                kind: m.string(errs, "service", "a service name like s3 or dynamodb"),
-                region: m.string(errs, "region", "a region like us-east-1"),
-                name,
-            });
-        }
-    }
-    if let Some(n) = top.get("traffic_mirroring") {
-        raw.mirroring = mirroring(n, errs);
-    }
-    if let Some(n) = top.get("expect") {
-        raw.expect = n
-            .seq(errs)
-            .iter()
-            .filter_map(|item| expectation(item, errs))
-            .collect();
-    }
-    raw
-}
-
-fn required_string(
-    m: &Map<'_>,
-    errs: &mut Errors,
-    key: &str,
-    expected: &str,
-) -> Option<At<String>> {
-    m.required(errs, key, expected)
-        .and_then(|n| n.string(errs, expected))
-}
-
-fn vpc(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<VpcRaw> {
+pub(super) fn vpc(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<VpcRaw> {
     let m = node.map(errs, VPC_KEYS)?;
     for key in VPC_UNSUPPORTED {
         m.unsupported(errs, key);
@@ -285,122 +166,6 @@ fn endpoint(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<Endp
         kind,
         name,
     })
-}
-
-fn internet(node: &Node<'_>, errs: &mut Errors) -> InternetRaw {
-    let mut raw = InternetRaw::default();
-    let Some(m) = node.map(errs, &["public_pool", "hosts"]) else {
-        return raw;
-    };
-    raw.public_pool = m.string(errs, "public_pool", CIDR);
-    for (name, n) in m.get("hosts").map(|n| n.named(errs)).unwrap_or_default() {
-        let Some(h) = n.map(errs, &["ip", "ipv6", "services", "dns", "run"]) else {
-            continue;
-        };
-        h.unsupported(errs, "ipv6");
-        raw.hosts.push(InternetHostRaw {
-            ip: required_string(&h, errs, "ip", "a public IPv4 address like 198.51.100.10"),
-            services: h
-                .get("services")
-                .and_then(|n| n.strings(errs, "a service like http:80, tcp:22, udp:53 or icmp"))
-                .unwrap_or_default(),
-            dns: h.string(errs, "dns", "a DNS name like example.com"),
-            run: h.text(errs, "run", "a shell command").map(|r| r.value),
-            name,
-        });
-    }
-    raw
-}
-
-const MIRROR_RULE_KEYS: &[&str] = &[
-    "rule",
-    "action",
-    "protocol",
-    "source_ports",
-    "destination_ports",
-    "source_cidr",
-    "destination_cidr",
-];
-const MIRROR_SESSION_KEYS: &[&str] = &[
-    "source",
-    "target",
-    "filter",
-    "session_number",
-    "vni",
-    "packet_length",
-];
-pub(super) const MIRROR_ENI: &str = "an instance name, or eni:HOST";
-pub(super) const MIRROR_RULE_NUMBER: &str = "a rule number 1-32766";
-pub(super) const MIRROR_ACTION: &str = "accept or reject";
-pub(super) const SESSION_NUMBER: &str = "a session number 1-32766";
-pub(super) const VNI: &str = "a VXLAN network identifier 0-16777215";
-pub(super) const PACKET_LENGTH: &str = "a number of bytes 1-8947";
-
-fn mirroring(node: &Node<'_>, errs: &mut Errors) -> MirroringRaw {
-    let mut raw = MirroringRaw::default();
-    let Some(m) = node.map(errs, &["targets", "filters", "sessions"]) else {
-        return raw;
-    };
-    for (name, n) in m.get("targets").map(|n| n.named(errs)).unwrap_or_default() {
-        if let Some(t) = n.map(errs, &["eni"]) {
-            raw.targets.push(MirrorTargetRaw {
-                eni: required_string(&t, errs, "eni", MIRROR_ENI),
-                name,
-            });
-        }
-    }
-    for (name, n) in m.get("filters").map(|n| n.named(errs)).unwrap_or_default() {
-        if let Some(f) = n.map(errs, &["inbound", "outbound"]) {
-            let mut rules = |key| {
-                f.get(key)
-                    .map(|n| mirror_rules(n, errs))
-                    .unwrap_or_default()
-            };
-            raw.filters.push(MirrorFilterRaw {
-                inbound: rules("inbound"),
-                outbound: rules("outbound"),
-                name,
-            });
-        }
-    }
-    for (name, n) in m.get("sessions").map(|n| n.named(errs)).unwrap_or_default() {
-        if let Some(s) = n.map(errs, MIRROR_SESSION_KEYS) {
-            raw.sessions.push(MirrorSessionRaw {
-                source: required_string(&s, errs, "source", "eni:HOST"),
-                target: required_string(&s, errs, "target", "a mirror target name"),
-                filter: required_string(&s, errs, "filter", "a mirror filter name"),
-                session_number: s
-                    .required(errs, "session_number", SESSION_NUMBER)
-                    .and_then(|n| n.integer(errs, SESSION_NUMBER)),
-                vni: s.integer(errs, "vni", VNI),
-                packet_length: s.integer(errs, "packet_length", PACKET_LENGTH),
-                name,
-            });
-        }
-    }
-    raw
-}
-
-fn mirror_rules(node: &Node<'_>, errs: &mut Errors) -> Vec<MirrorRuleRaw> {
-    let mut out = Vec::new();
-    for item in node.seq(errs) {
-        let Some(m) = item.map(errs, MIRROR_RULE_KEYS) else {
-            continue;
-        };
-        out.push(MirrorRuleRaw {
-            at: item.at(()),
-            number: m
-                .required(errs, "rule", MIRROR_RULE_NUMBER)
-                .and_then(|n| n.integer(errs, MIRROR_RULE_NUMBER)),
-            action: required_string(&m, errs, "action", MIRROR_ACTION),
-            protocol: m.text(errs, "protocol", PROTOCOL),
-            source_ports: m.text(errs, "source_ports", PORTS),
-            destination_ports: m.text(errs, "destination_ports", PORTS),
-            source_cidr: m.string(errs, "source_cidr", CIDR),
-            destination_cidr: m.string(errs, "destination_cidr", CIDR),
-        });
-    }
-    out
 }
 
 fn flow_log(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<FlowLogRaw> {
@@ -582,30 +347,5 @@ fn instance(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<Inst
         run: m.text(errs, "run", "a shell command").map(|r| r.value),
         forwarding: m.string(errs, "forwarding", FORWARDING),
         public_ip,
-    })
-}
-
-fn expectation(item: &Node<'_>, errs: &mut Errors) -> Option<ExpectRaw> {
-    let m = item.map(errs, EXPECT_KEYS)?;
-    Some(ExpectRaw {
-        at: item.at(()),
-        from: required_string(&m, errs, "from", "a host name"),
-        to: m
-            .required(errs, "to", "a host name or an IPv4 address")
-            .and_then(|n| n.string(errs, "a host name or an IPv4 address")),
-        protocol: required_string(&m, errs, "protocol", "icmp, tcp, udp or http"),
-        port: m.integer(errs, "port", "a port number 1-65535"),
-        reachable: m
-            .required(errs, "reachable", "true or false")
-            .and_then(|n| n.boolean(errs)),
-        reason: m.string(
-            errs,
-            "reason",
-            "an explanation code like NO_ROUTE_TO_DESTINATION",
-        ),
-        via: m
-            .get("via")
-            .and_then(|n| n.strings(errs, "a component like pcx:NAME"))
-            .unwrap_or_default(),
     })
 }
