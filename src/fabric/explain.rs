@@ -7,11 +7,12 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use crate::scenario::{HostId, Probe};
+use crate::scenario::{HostId, InstanceId, MirrorSessionId, Probe};
 use crate::wire::FlowKey;
 
+use super::mirror::mirror_session;
 use super::render::{component, render_leg};
-use super::{decide_model, Compiled, Conntrack, DropCode, Hop, Outcome};
+use super::{decide_model, Compiled, Conntrack, Direction, DropCode, Hop, Outcome};
 
 /// One direction of an exchange.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +20,44 @@ pub struct Leg {
     pub key: FlowKey,
     pub hops: Vec<Hop>,
     pub outcome: Outcome,
+    /// Traffic mirror sessions that copy this packet, where it left or arrived.
+    pub mirrored: Vec<Mirrored>,
+}
+
+/// A copy a traffic mirror session makes of a packet at one interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mirrored {
+    pub eni: InstanceId,
+    pub direction: Direction,
+    pub session: MirrorSessionId,
+}
+
+/// The copies of a delivered packet: sent by `from` as `sent`, received by `to` as `received`
+/// (each copied by the lowest-numbered session whose filter accepts it, aws-rules.md §10).
+fn mirrored(
+    lab: &Compiled,
+    from: HostId,
+    sent: &FlowKey,
+    leg: &Outcome,
+    received: &FlowKey,
+) -> Vec<Mirrored> {
+    let Outcome::Deliver(to) = *leg else {
+        return Vec::new();
+    };
+    let at = |eni: HostId, direction: Direction, key: &FlowKey| {
+        (eni < lab.lab.instances.len())
+            .then(|| mirror_session(lab, eni, direction, key))
+            .flatten()
+            .map(|session| Mirrored {
+                eni,
+                direction,
+                session,
+            })
+    };
+    at(from, Direction::Outbound, sent)
+        .into_iter()
+        .chain(at(to, Direction::Inbound, received))
+        .collect()
 }
 
 /// A request and, when it arrived, its reply.
@@ -55,7 +94,12 @@ pub fn explain(lab: &Compiled, from: HostId, key: FlowKey) -> Explanation {
     let mut hops = Vec::new();
     let decision = decide_model(lab, &flows, now, from, &key, None, &mut hops);
     let (outcome, delivered) = (decision.outcome, decision.delivered);
-    let forward = Leg { key, hops, outcome };
+    let forward = Leg {
+        key,
+        hops,
+        outcome,
+        mirrored: mirrored(lab, from, &key, &outcome, &delivered),
+    };
     let reply = match outcome {
         Outcome::Deliver(target) => {
             // The destination answers the header it received (after any translation).
@@ -64,12 +108,12 @@ pub fn explain(lab: &Compiled, from: HostId, key: FlowKey) -> Explanation {
                 reply_key.tcp_flags = 0x12; // SYN+ACK
             }
             let mut hops = Vec::new();
-            let outcome =
-                decide_model(lab, &flows, now, target, &reply_key, None, &mut hops).outcome;
+            let back = decide_model(lab, &flows, now, target, &reply_key, None, &mut hops);
             Some(Leg {
                 key: reply_key,
                 hops,
-                outcome,
+                outcome: back.outcome,
+                mirrored: mirrored(lab, target, &reply_key, &back.outcome, &back.delivered),
             })
         }
         Outcome::Drop(_) => None,

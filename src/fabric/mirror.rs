@@ -446,4 +446,30 @@ traffic_mirroring:
         );
         assert_eq!(outcome, Outcome::Drop(DropCode::EniSgRulesMismatch));
     }
+
+    #[test]
+    fn explain_names_the_session_that_copies_each_leg() {
+        let l = lab();
+        let (from, to) = (
+            l.lab.instance_by_name("mon").unwrap(),
+            l.lab.instance_by_name("src").unwrap(),
+        );
+        let probe = crate::fabric::probe_key(
+            l.lab.instances[from].private_ip,
+            l.lab.instances[to].private_ip,
+            crate::scenario::Probe::Tcp,
+            80,
+        );
+        let x = crate::fabric::explain(&l, from, probe);
+        // Arriving at src, tcp/80 is copied by `early` (number 1) before `late` (number 5);
+        // src's answer leaves by `late`, the only session with outbound rules.
+        let forward: Vec<_> = x.forward.mirrored.iter().map(|m| m.session).collect();
+        assert_eq!(forward, vec![session_named(&l, "early")]);
+        let reply = x.reply.as_ref().unwrap();
+        let back: Vec<_> = reply.mirrored.iter().map(|m| m.session).collect();
+        assert_eq!(back, vec![session_named(&l, "late")]);
+        assert!(x
+            .render(&l)
+            .contains("mirrored: session early (number 1, VNI 1)"));
+    }
 }

@@ -25,6 +25,20 @@ pub(super) fn render_leg(out: &mut String, lab: &Compiled, title: &str, leg: &Le
         let _ = writeln!(out, "  {:>2}. {}", n + 1, describe(lab, &at, hop));
         translate(&mut at, hop);
     }
+    for m in &leg.mirrored {
+        let session = &lab.lab.mirror_sessions[m.session];
+        let target = &lab.lab.mirror_targets[session.target];
+        let _ = writeln!(
+            out,
+            "      mirrored: session {} (number {}, VNI {}) copies it as it {} eni:{} to eni:{} (VXLAN, UDP 4789)",
+            session.name,
+            session.session_number,
+            session.vni,
+            if m.direction == Direction::Outbound { "leaves" } else { "reaches" },
+            lab.lab.instances[m.eni].name,
+            lab.lab.instances[target.eni].name
+        );
+    }
     match leg.outcome {
         Outcome::Deliver(h) => {
             let _ = writeln!(out, "  => delivered to {}", lab.lab.host(h).name());
@@ -272,7 +286,12 @@ fn describe(lab: &Compiled, key: &FlowKey, hop: &Hop) -> String {
         Hop::FromInternet(n) => {
             let h = &l.internet.hosts[n];
             match l.services.iter().find(|s| s.host == n) {
-                Some(s) => format!("service {} answers ({}, host {})", s.name, s.dns_name(), h.ip),
+                Some(s) => format!(
+                    "service {} answers ({}, host {})",
+                    s.name,
+                    s.dns_name(),
+                    h.ip
+                ),
                 None => format!("internet host {} {}", h.name, h.ip),
             }
         }
