@@ -150,6 +150,16 @@ pub struct FlowTrace {
     /// Crossed a peering: Some(true) for inter-Region.
     pub peering_inter_region: Option<bool>,
     pub peering: Option<usize>,
+    /// The sender's part is over: the packet left its subnet (or reached its neighbour), so
+    /// what refuses it later (a NAT gateway's subnet, a forwarding instance) is not the
+    /// sender's rejection.
+    pub left_source: bool,
+    /// AWS's traffic-path of the first hop out of the VPC, as the sender's record shows it:
+    /// 8 through the internet gateway, 7 through a gateway endpoint (a NAT gateway is inside
+    /// the VPC, so traffic to it stays 1).
+    pub edge_path: Option<u8>,
+    /// A NAT gateway was crossed: what follows is the gateway's traffic, not the sender's.
+    pub nat_crossed: bool,
 }
 
 impl Trace for FlowTrace {
@@ -160,7 +170,8 @@ impl Trace for FlowTrace {
                 direction,
                 verdict: SgVerdict::NoRule,
             } => match direction {
-                SgDirection::Outbound => self.rejected_out = true,
+                SgDirection::Outbound if !self.left_source => self.rejected_out = true,
+                SgDirection::Outbound => {}
                 SgDirection::Inbound => self.rejected_at = Some(eni),
             },
             Hop::NetworkAcl {
@@ -169,10 +180,21 @@ impl Trace for FlowTrace {
                 allow: false,
                 ..
             } => match direction {
-                SgDirection::Outbound => self.rejected_out = true,
+                SgDirection::Outbound if !self.left_source => self.rejected_out = true,
+                SgDirection::Outbound => {}
                 SgDirection::Inbound => self.rejected_in_subnet = Some(subnet),
             },
             Hop::Peering { peering, .. } => self.peering = Some(peering),
+            Hop::Route { .. } | Hop::SameSubnet(_) => self.left_source = true,
+            Hop::NatGateway { .. } => self.nat_crossed = true,
+            Hop::InternetGateway {
+                direction: SgDirection::Outbound,
+                ..
+            } if !self.nat_crossed => self.edge_path = Some(8),
+            Hop::GatewayEndpoint {
+                direction: SgDirection::Outbound,
+                ..
+            } => self.edge_path = Some(7),
             _ => {}
         }
     }
@@ -202,10 +224,11 @@ pub fn observe(
     } else {
         (key.src_port, key.dst_port)
     };
-    let traffic_path = match trace.peering {
-        Some(p) if lab.lab.peerings[p].cross_region => 5,
-        Some(_) => 4,
-        None => 1,
+    let traffic_path = match (trace.peering, trace.edge_path) {
+        (Some(p), _) if lab.lab.peerings[p].cross_region => 5,
+        (Some(_), _) => 4,
+        (None, Some(edge)) => edge,
+        (None, None) => 1,
     };
     let base = Observation {
         eni: from.unwrap_or(usize::MAX),
@@ -336,6 +359,61 @@ mod tests {
         let nobody = syn([10, 0, 1, 10], [10, 0, 2, 99]);
         observe(&sink, &lab, Some(web1), &nobody, &nobody, 60, None, &trace);
         assert_eq!(observations(&mut rx).len(), 1);
+    }
+
+    /// Instances behind a NAT gateway whose subnet refuses what leaves toward the internet,
+    /// and a public instance that goes out by the internet gateway.
+    const EDGE: &str = "name: t\n\
+        internet: { hosts: { ex: { ip: 198.51.100.10 } } }\n\
+        vpcs:\n\
+        \x20 a:\n\
+        \x20   cidr: 10.0.0.0/16\n\
+        \x20   internet_gateway: true\n\
+        \x20   subnets:\n\
+        \x20     pub: { cidr: 10.0.0.0/24, route_table: pub-rt, network_acl: no-out }\n\
+        \x20     priv: { cidr: 10.0.1.0/24, route_table: priv-rt }\n\
+        \x20     open: { cidr: 10.0.2.0/24, route_table: pub-rt }\n\
+        \x20   route_tables:\n\
+        \x20     pub-rt: { routes: [{ destination: 0.0.0.0/0, target: igw:a }] }\n\
+        \x20     priv-rt: { routes: [{ destination: 0.0.0.0/0, target: nat:gw }] }\n\
+        \x20   network_acls:\n\
+        \x20     no-out: { inbound: [{ rule: 100, protocol: all, cidr: 0.0.0.0/0, action: allow }] }\n\
+        \x20   nat_gateways: { gw: { subnet: pub } }\n\
+        \x20   instances:\n\
+        \x20     app: { subnet: priv, private_ip: 10.0.1.10 }\n\
+        \x20     web: { subnet: open, private_ip: 10.0.2.10, public_ip: true }\n";
+
+    #[test]
+    fn the_sender_is_judged_on_its_own_part_and_the_path_out_is_named() {
+        let lab = Compiled::new(load_str(EDGE, "t.yaml").unwrap());
+        let ex = [198, 51, 100, 10];
+        // app's packet leaves app and its subnet; the NAT gateway's subnet refuses it later.
+        let mut trace = FlowTrace::default();
+        let key = syn([10, 0, 1, 10], ex);
+        let out = decide(
+            &lab,
+            &Conntrack::scratch(),
+            Duration::ZERO,
+            0,
+            &key,
+            &mut trace,
+        );
+        assert!(matches!(out, crate::fabric::Outcome::Drop(_)));
+        assert!(!trace.rejected_out, "app's own SG and NACL let it out");
+        assert_eq!(trace.edge_path, None, "to the NAT gateway, inside the VPC");
+        // web goes out by the internet gateway: traffic-path 8.
+        let mut trace = FlowTrace::default();
+        let key = syn([10, 0, 2, 10], ex);
+        let out = decide(
+            &lab,
+            &Conntrack::scratch(),
+            Duration::ZERO,
+            1,
+            &key,
+            &mut trace,
+        );
+        assert!(matches!(out, crate::fabric::Outcome::Deliver(_)));
+        assert_eq!(trace.edge_path, Some(8));
     }
 
     #[test]
