@@ -5,6 +5,8 @@
 //! the ingress rule count of each security group, default 4; NAME defaults to `scaleN`).
 //! It also loads the text it prints, so a generator bug fails here, not in `up`.
 
+// Shared with decide_bench, which uses more of it.
+#[allow(dead_code)]
 #[path = "common/scale_yaml.rs"]
 mod scale_yaml;
 

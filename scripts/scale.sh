@@ -22,10 +22,20 @@ cleanup() { [ -z "$lab" ] || timeout 120 "$vpclab" down "$lab" >/dev/null 2>&1 |
 trap cleanup EXIT
 
 now() { date +%s.%N; }
+# True while a thread of process $1 has not exited (a killed process's leader turns zombie
+# before its other threads are done closing its files).
+running() {
+    local task state
+    for task in /proc/"$1"/task/*/stat; do
+        state=$(awk '{ print $3 }' "$task" 2>/dev/null || echo Z)
+        [ "$state" = Z ] || [ "$state" = X ] || return 0
+    done
+    return 1
+}
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 rows=()
-printf '%-9s %8s %9s %10s %14s %9s %8s\n' instances "up (s)" "down (s)" "peak RSS" "first ping (s)" "threads" leaked
+printf '%-9s %8s %9s %15s %10s %14s %8s %7s\n' instances "up (s)" "down (s)" "daemon gone (s)" "peak RSS" "first ping (s)" threads leaked
 for n in "${sizes[@]}"; do
     lab="scale$n"
     file=target/bench/scale-$n.yaml
@@ -55,20 +65,24 @@ for n in "${sizes[@]}"; do
     t2=$(now)
     timeout 300 "$vpclab" down "$lab" >/dev/null
     t3=$(now)
+    # `down` should return only once the daemon is gone; measure when it really is.
+    while running "$pid" && [ "$(secs "$t3" "$(now)" | cut -d. -f1)" -lt 60 ]; do sleep 0.01; done
+    t4=$(now)
     lab_done=$lab
     lab=""
 
-    leaked=$( { ls /run/netns 2>/dev/null | grep "^vl-$lab_done-" || true
-                ls /etc/netns 2>/dev/null | grep "^vl-$lab_done-" || true
-                grep " /run/netns/vl-$lab_done-" /proc/self/mountinfo || true
-                [ ! -e "/run/vpclab/$lab_done" ] || echo state
-                # A zombie has let go of everything; its parent (our caller) reaps it.
-                [ "$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null || echo Z)" = Z ] || echo daemon
-              } | wc -l)
-    up=$(secs "$t0" "$t1"); down=$(secs "$t2" "$t3")
+    left=$( { ls /run/netns 2>/dev/null | sed 's|^|/run/netns/|' | grep "/vl-$lab_done-" || true
+              ls /etc/netns 2>/dev/null | sed 's|^|/etc/netns/|' | grep "/vl-$lab_done-" || true
+              grep -o " /run/netns/vl-$lab_done-[^ ]*" /proc/self/mountinfo | sed 's/^ /mount /' || true
+              [ ! -e "/run/vpclab/$lab_done" ] || echo "/run/vpclab/$lab_done"
+              ! running "$pid" || echo "daemon $pid"
+            } )
+    leaked=$(printf '%s' "$left" | grep -c . || true)
+    [ -z "$left" ] || printf 'scale.sh: lab %s left behind:\n%s\n' "$lab_done" "$left" | head -20 >&2
+    up=$(secs "$t0" "$t1"); down=$(secs "$t2" "$t3"); gone=$(secs "$t2" "$t4")
     rss_mb=$(awk -v k="$hwm_kb" 'BEGIN { printf "%.1f", k / 1024 }')
-    printf '%-9s %8s %9s %7s MB %14s %9s %8s\n' "$n" "$up" "$down" "$rss_mb" "${first:-none}" "$threads" "$leaked"
-    rows+=("{\"instances\": $n, \"up_s\": $up, \"down_s\": $down, \"peak_rss_mb\": $rss_mb, \"first_ping_s\": ${first:-null}, \"daemon_threads\": $threads, \"leaked\": $leaked}")
+    printf '%-9s %8s %9s %15s %7s MB %14s %8s %7s\n' "$n" "$up" "$down" "$gone" "$rss_mb" "${first:-none}" "$threads" "$leaked"
+    rows+=("{\"instances\": $n, \"up_s\": $up, \"down_s\": $down, \"daemon_gone_s\": $gone, \"peak_rss_mb\": $rss_mb, \"first_ping_s\": ${first:-null}, \"daemon_threads\": $threads, \"leaked\": $leaked}")
 done
 {
     printf '{\n  "date": "%s",\n  "host": "%s",\n  "cpus": %s,\n  "loadavg_before": "%s",\n  "commit": "%s",\n  "labs": [\n' \

@@ -19,7 +19,8 @@ use crate::netns::{self, NetnsError};
 use crate::scenario::{HostId, Lab};
 
 /// Threads that build hosts at once. Most of a host's cost is in the kernel (a new network
-/// namespace, a TUN, netlink, sysctls), which runs in parallel on separate namespaces.
+/// namespace, a TUN, netlink, sysctls), which runs in parallel on separate namespaces. On 2
+/// cores, 2 to 8 builders made a lab of 1000 hosts equally fast (1.9 s; 1 builder: 2.6 s).
 const BUILDERS: usize = 4;
 
 /// Builds the hosts `jobs` (host id, slot) of `lab`, recording them in `state`. Returns the
@@ -168,7 +169,9 @@ pub fn remove_hosts(state: &mut LabState, hosts: Vec<Host>) -> anyhow::Result<()
     }
     state.namespaces.retain(|n| !gone.contains(n.as_str()));
     state.etc_dirs.retain(|n| !gone.contains(n.as_str()));
-    state.hosts.retain(|h| !gone_hosts.contains(h.name.as_str()));
+    state
+        .hosts
+        .retain(|h| !gone_hosts.contains(h.name.as_str()));
     let saved = state.save();
     match first_error {
         Some(e) => Err(e),

@@ -10,11 +10,11 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Mutex;
 
+use super::batch::{create_hosts, remove_hosts};
 use super::control::{Reply, Request};
 use super::costs::Meters;
 use super::dataplane::{pump, sweep, Counters, Runtime, Tracking};
 use super::flowlogs::FlowLogSink;
-use super::batch::{create_hosts, remove_hosts};
 use super::hosts::{write_all_host_files, Host, HostSpec};
 use super::ssh;
 use super::state::{control_socket, process_start_time, scenario_copy, LabState};

@@ -1,4 +1,4 @@
-//! The lab's state directory (`/run/vpclab/LAB`): what the lab created, recorded as it is
+//! The lab's state directory (`/run/vpclab/LAB`): what the lab created, recorded before it is
 //! created, so that `vpclab down` can remove exactly that, even after a crash.
 
 use std::fs;
@@ -24,7 +24,8 @@ pub struct HostRecord {
     pub public_ip: Option<String>,
 }
 
-/// Everything a lab made. Written after each creation step.
+/// Everything a lab made or is making. Written before each batch of creations (a removal
+/// of something never made is a no-op) and after it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct LabState {
     pub lab: String,
@@ -113,7 +114,39 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
     fields.nth(18)?.parse().ok()
 }
 
+/// True while a thread of process `pid` started at `start` has not exited. A killed process's
+/// leader turns zombie first; its other threads may still be closing its files.
+pub fn process_running(pid: i32, start: u64) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let started = stat
+        .rfind(')')
+        .and_then(|i| stat.get(i + 2..))
+        .and_then(|rest| rest.split_whitespace().nth(19))
+        .and_then(|s| s.parse::<u64>().ok());
+    if started != Some(start) {
+        return false;
+    }
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().any(|task| {
+        let stat = fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        let state = stat.rfind(')').and_then(|i| stat.get(i + 2..i + 3));
+        state.is_some_and(|s| s != "Z" && s != "X")
+    })
+}
+
 impl LabState {
+    /// True while a thread of the recorded daemon has not exited (see [`process_running`]).
+    pub fn daemon_running(&self) -> bool {
+        match (self.daemon_pid, self.daemon_start) {
+            (Some(pid), Some(start)) => process_running(pid, start),
+            _ => false,
+        }
+    }
+
     /// True when the recorded daemon is this very process still running.
     pub fn daemon_alive(&self) -> bool {
         match (self.daemon_pid, self.daemon_start) {

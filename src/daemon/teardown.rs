@@ -8,6 +8,9 @@ use nix::unistd::Pid;
 use super::state::{lab_dir, LabState};
 use crate::netns;
 
+/// How long `down` waits for a killed daemon to exit before it removes the rest anyway.
+const DAEMON_EXIT_WAIT: Duration = Duration::from_secs(10);
+
 /// What `down` removed.
 #[derive(Debug, Default)]
 pub struct Removed {
@@ -25,12 +28,13 @@ pub fn down(lab: &str) -> anyhow::Result<Removed> {
         if let Some(pid) = state.daemon_pid {
             // The TUN devices and the built-in services live in the daemon: they go with it.
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while state.daemon_alive() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
             removed.daemon_killed = true;
         }
+    }
+    // Until its last thread is gone, not only its leader: until then it holds the TUNs.
+    let deadline = Instant::now() + DAEMON_EXIT_WAIT;
+    while state.daemon_running() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
     }
     remove_recorded(&state, &mut removed)?;
     let dir = lab_dir(lab);
@@ -45,6 +49,8 @@ pub fn remove_recorded(state: &LabState, removed: &mut Removed) -> anyhow::Resul
     let mut errors = Vec::new();
     // One scan of /proc for all of them: per namespace it would be O(hosts × processes).
     removed.processes += netns::kill_all_in_each(&state.namespaces);
+    // One after the other: on 4 threads, unmounts and removals were slower (they queue on the
+    // kernel's mount lock and on the folder's lock).
     for ns in &state.namespaces {
         match netns::delete(ns) {
             Ok(()) => removed.namespaces += 1,

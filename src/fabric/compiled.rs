@@ -1,8 +1,8 @@
-//! The lab compiled for fast decisions: route tables as longest-prefix-first lists, per-VPC
-//! address maps, the member addresses of each security group, and a stable tag per VPC for
-//! connection tracking. Built once per `up`, swapped whole on change.
+//! The lab compiled for fast decisions: route tables as longest-prefix-first lists with a
+//! longest-prefix-match index (`lookup`), per-VPC address maps, the member addresses of each
+//! security group, and a stable tag per VPC for connection tracking. Built once per `up`,
+//! swapped whole on change.
 
-use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
@@ -14,6 +14,7 @@ use crate::scenario::{
 
 use super::conntrack::EniTag;
 use super::eni::{self, Eni, EniId};
+use super::lookup::{AddrMap, PrefixIndex};
 
 /// Which route of a table matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,10 +57,12 @@ pub struct Compiled {
     pub lab: Lab,
     /// Per route table: every route, local ones included, longest prefix first.
     pub(super) tables: Vec<Vec<CompiledRoute>>,
+    /// Per route table: its destinations indexed for longest-prefix match.
+    prefixes: Vec<PrefixIndex>,
     /// Every network interface: instances' first (same index), then endpoints'.
     enis: Vec<Eni>,
     /// Per VPC: which interface holds which private address.
-    pub(super) addresses: Vec<HashMap<Ipv4Addr, EniId>>,
+    pub(super) addresses: Vec<AddrMap<EniId>>,
     /// Per security group: the private addresses of its members, sorted (SG references match
     /// these, aws-rules.md §2.2).
     members: Vec<Vec<Ipv4Addr>>,
@@ -67,9 +70,9 @@ pub struct Compiled {
     /// renumbers VPCs or instances.
     vpc_tags: Vec<u64>,
     /// Public IPv4s (instances' and NAT gateways') and who holds each.
-    public: HashMap<Ipv4Addr, PublicOwner>,
+    public: AddrMap<PublicOwner>,
     /// Internet hosts by address, as host ids.
-    internet: HashMap<Ipv4Addr, HostId>,
+    internet: AddrMap<HostId>,
     /// Per NAT gateway: a tag from its name, so translations survive a recompile.
     nat_tags: Vec<u64>,
     /// Per internet host: the gateway endpoints whose service it serves.
@@ -111,9 +114,13 @@ impl Compiled {
                 routes.sort_by_key(|r| std::cmp::Reverse(r.destination.prefix_len()));
                 routes
             })
+            .collect::<Vec<_>>();
+        let prefixes = tables
+            .iter()
+            .map(|routes| PrefixIndex::new(routes.iter().map(|r| r.destination)))
             .collect();
         let enis = eni::enis(&lab);
-        let mut addresses = vec![HashMap::new(); lab.vpcs.len()];
+        let mut addresses = vec![AddrMap::default(); lab.vpcs.len()];
         let mut members = vec![Vec::new(); lab.security_groups.len()];
         let mut enis_of_host = vec![Vec::new(); lab.internet.hosts.len()];
         for (id, e) in enis.iter().enumerate() {
@@ -130,7 +137,7 @@ impl Compiled {
             m.dedup();
         }
         let vpc_tags = lab.vpcs.iter().map(|v| name_tag(&v.name)).collect();
-        let mut public = HashMap::new();
+        let mut public = AddrMap::default();
         for (id, i) in lab.instances.iter().enumerate() {
             if let Some(p) = i.public_ip {
                 public.insert(p.addr, PublicOwner::Instance(id));
@@ -157,6 +164,7 @@ impl Compiled {
         Compiled {
             lab,
             tables,
+            prefixes,
             addresses,
             members,
             vpc_tags,
@@ -202,14 +210,13 @@ impl Compiled {
 
     /// Longest-prefix match in one route table.
     pub fn lookup(&self, table: usize, dst: Ipv4Addr) -> Option<&CompiledRoute> {
-        self.tables[table]
-            .iter()
-            .find(|r| r.destination.contains(&dst))
+        let found = self.prefixes[table].find(dst)?;
+        Some(&self.tables[table][found])
     }
 
     /// The network interface holding `addr` in `vpc`, if any.
     pub fn eni_at(&self, vpc: VpcId, addr: Ipv4Addr) -> Option<EniId> {
-        self.addresses[vpc].get(&addr).copied()
+        self.addresses[vpc].get(addr).copied()
     }
 
     /// The instance holding `addr` in `vpc`, if any.
@@ -227,17 +234,17 @@ impl Compiled {
         let instances = self.lab.instances.len();
         self.addresses
             .iter()
-            .find_map(|m| m.get(&addr).copied().filter(|&e| e < instances))
+            .find_map(|m| m.get(addr).copied().filter(|&e| e < instances))
     }
 
     /// Who holds public IPv4 `addr`, if anyone.
     pub fn public_owner(&self, addr: Ipv4Addr) -> Option<PublicOwner> {
-        self.public.get(&addr).copied()
+        self.public.get(addr).copied()
     }
 
     /// The internet host at `addr`, if any.
     pub fn internet_host_at(&self, addr: Ipv4Addr) -> Option<HostId> {
-        self.internet.get(&addr).copied()
+        self.internet.get(addr).copied()
     }
 
     /// The public IPv4 the internet gateway of `vpc` maps private address `addr` to: an

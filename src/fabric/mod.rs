@@ -7,6 +7,7 @@ mod conntrack;
 mod decide;
 mod eni;
 mod explain;
+mod lookup;
 pub mod mirror;
 pub mod nat;
 mod render;

@@ -260,7 +260,7 @@ pub fn pids_in(name: &str) -> Vec<i32> {
 
 /// Pids of the processes (other than this one) in each of the namespaces `names` (missing ones
 /// have none), by one scan of `/proc`: a lab of a thousand hosts is one pass, not a thousand.
-pub fn pids_in_each<'a>(names: &'a [String]) -> HashMap<&'a str, Vec<i32>> {
+pub fn pids_in_each(names: &[String]) -> HashMap<&str, Vec<i32>> {
     let wanted: HashMap<(u64, u64), &str> = names
         .iter()
         .filter(|n| valid_name(n).is_ok())
