@@ -2,20 +2,23 @@
 # Benchmark (issue 6): the fabric beside the kernel, in one run on one machine, so that the
 # ratios hold on a shared, noisy machine. For each path: iperf3 TCP with 1 and 4 streams, UDP
 # with 64-byte datagrams (the rate the receiver gets, packets/s) and ping RTT (min, median,
-# p99 of many pings).
+# p99 of many pings, one every 5 ms).
 #   fabric (scripts/bench-lab.yaml)            kernel reference (namespaces a, r, b, c)
 #   vpc      ba -> bb, two subnets of a VPC    router  a -> r -> b   veth, ip_forward, MTU 9001
 #   peering  ba -> bw, a peering connection    router  (same)
 #   igw      ba -> inet, the IGW's 1:1 NAT     nat     a -> r -> c   + nftables masquerade,
 #   natgw    bb -> inet, a NAT gateway + IGW   nat     (same)          far side MTU 1500
+# Both are up at once and measured in turns, test by test, so that both see the same moments of
+# the machine. Each figure is the median of ROUNDS runs (RTT: percentiles of all the pings).
 # Prints a table of figures and ratios (fabric / kernel) and writes it as JSON under
-# target/bench/. Takes about 15 x SECONDS + 40 s.
-# Usage: sudo scripts/bench.sh [SECONDS]   (default 5 s per iperf3 run; PINGS=500 pings per path;
-#        VPCLAB=path/to/vpclab to bench a copy while the tree is rebuilt)
+# target/bench/. Takes about ROUNDS x (18 x SECONDS + 20) s: 3 minutes by default.
+# Usage: sudo scripts/bench.sh [SECONDS]   (default 3 s per iperf3 run; ROUNDS=3; PINGS=300 pings
+#        per path and round; VPCLAB=path/to/vpclab to bench a copy while the tree is rebuilt)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-secs=${1:-5}
-pings=${PINGS:-500}
+secs=${1:-3}
+rounds=${ROUNDS:-3}
+pings=${PINGS:-300}
 vpclab=${VPCLAB:-target/release/vpclab}
 [ "$(id -u)" = 0 ] || { echo "bench: run as root (namespaces, TUN devices)" >&2; exit 1; }
 for tool in iperf3 ping nft python3; do
@@ -38,19 +41,26 @@ trap cleanup EXIT
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 load_before=$(load)
 
-# measure NAME "CLIENT COMMAND PREFIX" "SERVER COMMAND PREFIX" DESTINATION
-# Raw iperf3 JSON and ping output go to $raw/NAME.*; every run is bounded by `timeout`.
-measure() {
-    local name=$1 client=$2 server=$3 dst=$4 bound=$((secs + 20))
-    echo "bench: $name" >&2
-    $server iperf3 -s -D -I "$raw/$name.pid" >/dev/null
-    sleep 0.3
-    timeout "$bound" $client iperf3 -c "$dst" -t "$secs" -J >"$raw/$name.tcp1.json" || true
-    timeout "$bound" $client iperf3 -c "$dst" -t "$secs" -P 4 -J >"$raw/$name.tcp4.json" || true
-    timeout "$bound" $client iperf3 -c "$dst" -t "$secs" -u -l 64 -b 0 -J >"$raw/$name.udp.json" || true
-    timeout "$bound" $client ping -n -c "$pings" -i 0.005 "$dst" >"$raw/$name.ping" || true
-    kill "$(cat "$raw/$name.pid")" 2>/dev/null || true
-    rm -f "$raw/$name.pid"
+# The paths: NAME "CLIENT COMMAND PREFIX" DESTINATION.
+declare -A client dest
+path() { client[$1]=$2; dest[$1]=$3; }
+path router "ip netns exec $k-a" 10.77.2.10
+path nat "ip netns exec $k-a" 198.51.100.10
+path vpc "$vpclab exec ba --" 10.77.2.10
+path peering "$vpclab exec ba --" 10.78.1.10
+path igw "$vpclab exec ba --" 198.51.100.10
+path natgw "$vpclab exec bb --" 198.51.100.10
+order=(router vpc peering nat igw natgw)
+
+# run PATH TEST ROUND: one measurement, raw output in $raw/PATH.TEST.ROUND, bounded in time.
+run() {
+    local c=${client[$1]} d=${dest[$1]} out="$raw/$1.$2.$3" bound=$((secs + 20))
+    case $2 in
+        tcp1) timeout "$bound" $c iperf3 -c "$d" -t "$secs" -J >"$out" || true ;;
+        tcp4) timeout "$bound" $c iperf3 -c "$d" -t "$secs" -P 4 -J >"$out" || true ;;
+        udp) timeout "$bound" $c iperf3 -c "$d" -t "$secs" -u -l 64 -b 0 -J >"$out" || true ;;
+        ping) timeout "$bound" $c ping -n -c "$pings" -i 0.005 "$d" >"$out" || true ;;
+    esac
 }
 
 # --- the kernel: a <-veth-> r <-veth-> b, and r <-veth-> c (MTU 1500) behind masquerade
@@ -74,50 +84,65 @@ table ip nat {
     chain post { type nat hook postrouting priority 100; oifname "rc" masquerade; }
 }
 EOF
-measure router "ip netns exec $k-a" "ip netns exec $k-b" 10.77.2.10
-measure nat "ip netns exec $k-a" "ip netns exec $k-c" 198.51.100.10
-for n in a r b c; do ip netns del "$k-$n"; done
 
-# --- the fabric
+# --- the fabric, up beside it; an iperf3 server on each destination
 $vpclab up scripts/bench-lab.yaml >/dev/null
-measure vpc "$vpclab exec ba --" "$vpclab exec bb --" 10.77.2.10
-measure peering "$vpclab exec ba --" "$vpclab exec bw --" 10.78.1.10
-measure igw "$vpclab exec ba --" "$vpclab exec inet --" 198.51.100.10
-measure natgw "$vpclab exec bb --" "$vpclab exec inet --" 198.51.100.10
-$vpclab status >"$raw/status.txt" 2>&1 || true
+i=0
+for s in "ip netns exec $k-b" "ip netns exec $k-c" "$vpclab exec bb --" "$vpclab exec bw --" \
+    "$vpclab exec inet --"; do
+    $s iperf3 -s -D -I "$raw/server$i.pid" >/dev/null
+    i=$((i + 1))
+done
+sleep 0.5
+for round in $(seq "$rounds"); do
+    for test in tcp1 tcp4 udp ping; do
+        echo "bench: round $round/$rounds, $test" >&2
+        for p in "${order[@]}"; do run "$p" "$test" "$round"; done
+    done
+done
 $vpclab down bench >/dev/null
 
 mkdir -p target/bench
 out="target/bench/bench-$(date +%Y%m%d-%H%M%S).json"
-RAW=$raw OUT=$out SECS=$secs LOAD_BEFORE=$load_before LOAD_AFTER=$(load) \
+RAW=$raw OUT=$out SECS=$secs ROUNDS=$rounds LOAD_BEFORE=$load_before LOAD_AFTER=$(load) \
     COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo +dirty)" \
     python3 - <<'EOF'
 import json, os, platform, re, statistics, time
 
 raw, secs = os.environ["RAW"], float(os.environ["SECS"])
+rounds = int(os.environ["ROUNDS"])
 
-def iperf(name, test):
+def one_iperf(path, udp):
     try:
-        with open(f"{raw}/{name}.{test}.json") as f:
+        with open(path) as f:
             end = json.load(f).get("end", {})
     except (OSError, ValueError):
         return None, None
-    if test == "udp":
+    if udp:
         got = end.get("sum_received") or end.get("sum") or {}
         seconds = got.get("seconds") or secs
         # Datagrams the receiver got per second (64 bytes each).
         return (got.get("bytes", 0) / 64 / seconds if seconds else None), None
-    got = end.get("sum_received", {})
-    sent = end.get("sum_sent", {})
-    gbps = got.get("bits_per_second")
-    return (gbps / 1e9 if gbps else None), sent.get("retransmits")
+    gbps = end.get("sum_received", {}).get("bits_per_second")
+    return (gbps / 1e9 if gbps else None), end.get("sum_sent", {}).get("retransmits")
+
+def iperf(name, test):
+    """The median over the rounds, the retransmits of all rounds, and each round's figure."""
+    runs = [one_iperf(f"{raw}/{name}.{test}.{r}", test == "udp") for r in range(1, rounds + 1)]
+    values = [v for v, _ in runs if v is not None]
+    retrans = [t for _, t in runs if t is not None]
+    median = statistics.median(values) if values else None
+    return median, (sum(retrans) if retrans else None), values
 
 def rtt(name):
-    try:
-        with open(f"{raw}/{name}.ping") as f:
-            times = sorted(float(t) * 1000 for t in re.findall(r"time=([\d.]+) ms", f.read()))
-    except OSError:
-        times = []
+    times = []
+    for r in range(1, rounds + 1):
+        try:
+            with open(f"{raw}/{name}.ping.{r}") as f:
+                times += [float(t) * 1000 for t in re.findall(r"time=([\d.]+) ms", f.read())]
+        except OSError:
+            pass
+    times.sort()
     if not times:
         return {"min": None, "median": None, "p99": None, "count": 0}
     p99 = times[min(len(times) - 1, int(round(0.99 * (len(times) - 1))))]
@@ -125,11 +150,12 @@ def rtt(name):
 
 paths = {}
 for name in ["router", "nat", "vpc", "peering", "igw", "natgw"]:
-    tcp1, re1 = iperf(name, "tcp1")
-    tcp4, re4 = iperf(name, "tcp4")
-    udp, _ = iperf(name, "udp")
+    tcp1, re1, runs1 = iperf(name, "tcp1")
+    tcp4, re4, runs4 = iperf(name, "tcp4")
+    udp, _, runsu = iperf(name, "udp")
     paths[name] = {"tcp1_gbps": tcp1, "tcp1_retransmits": re1, "tcp4_gbps": tcp4,
-                   "tcp4_retransmits": re4, "udp64_pps": udp, "rtt_us": rtt(name)}
+                   "tcp4_retransmits": re4, "udp64_pps": udp, "rtt_us": rtt(name),
+                   "runs": {"tcp1_gbps": runs1, "tcp4_gbps": runs4, "udp64_pps": runsu}}
 reference = {"vpc": "router", "peering": "router", "igw": "nat", "natgw": "nat"}
 
 def ratio(a, b):
@@ -148,7 +174,7 @@ for name, ref in reference.items():
 def show(v, fmt):
     return "-" if v is None else format(v, fmt)
 
-print(f"bench: {secs:g} s per iperf3 run, load {os.environ['LOAD_BEFORE']} before, "
+print(f"bench: medians of {rounds} rounds of {secs:g} s per iperf3 run, load {os.environ['LOAD_BEFORE']} before, "
       f"{os.environ['LOAD_AFTER']} after (1, 5, 15 min)")
 head = f"{'path':<9} {'vs':<7} {'TCP x1 Gb/s':>16} {'TCP x4 Gb/s':>16} {'UDP64 kpps':>16} " \
        f"{'RTT min/med/p99 us':>20} {'+med us':>8}"
@@ -174,6 +200,7 @@ report = {
     "kernel": platform.release(),
     "cpus": os.cpu_count(),
     "seconds_per_run": secs,
+    "rounds": rounds,
     "load_before": os.environ["LOAD_BEFORE"],
     "load_after": os.environ["LOAD_AFTER"],
     "udp_datagram_bytes": 64,

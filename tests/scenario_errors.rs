@@ -907,7 +907,10 @@ vpcs:
         "vpcs.a.instances.a1.forwarding: invalid forwarding `bridge`: expected route or masquerade",
     ];
     for e in expected {
-        assert!(got.iter().any(|g| g.ends_with(e)), "missing {e:?} in {got:#?}");
+        assert!(
+            got.iter().any(|g| g.ends_with(e)),
+            "missing {e:?} in {got:#?}"
+        );
     }
     assert_eq!(got.len(), expected.len(), "{got:#?}");
 }

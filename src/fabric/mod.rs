@@ -29,8 +29,8 @@ pub mod proto {
 pub use compiled::{Compiled, CompiledRoute, RouteRef};
 pub use conntrack::{timeout, Conntrack, EniTag};
 pub use decide::{
-    decide, decide_mirror_copy, decide_model, decide_packet, decide_quoting, read_packet, Decision, Metered,
-    Packet,
+    decide, decide_mirror_copy, decide_model, decide_packet, decide_quoting, read_packet, Decision,
+    Metered, Packet,
 };
 pub use eni::{Eni, EniId, EniOwner};
 pub use explain::{explain, probe_key, Explanation, Leg};
