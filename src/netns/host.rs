@@ -2,7 +2,7 @@
 //! a default route via the gateway, IPv6 off, unprivileged ping allowed.
 
 use super::errors::NetnsError;
-use super::namespace::run_in;
+use super::namespace::{block_on_here, run_in};
 use futures::TryStreamExt;
 use rtnetlink::{Handle, LinkUnspec, RouteMessageBuilder};
 use std::net::Ipv4Addr;
@@ -67,14 +67,7 @@ fn setup_inside(
             source,
         })?;
     // A small runtime of this thread's own: the netlink socket is created here, inside `ns`.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| NetnsError::Runtime {
-            ns: ns.to_string(),
-            source,
-        })?;
-    rt.block_on(configure_links(ns, gateway))?;
+    block_on_here(ns, configure_links(ns, gateway))??;
     Ok(dev)
 }
 

@@ -11,7 +11,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use super::errors::NetnsError;
 use super::host::link_index;
-use super::namespace::run_in;
+use super::namespace::{block_on_here, run_in};
 
 /// Backlog of the listeners: what the kernel would cap it to anyway.
 const BACKLOG: i32 = 4096;
@@ -25,14 +25,7 @@ pub fn listen_on_lo(
 ) -> Result<std::net::TcpListener, NetnsError> {
     run_in(ns, || {
         // A small runtime of this thread's own: the netlink socket is created here, inside `ns`.
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|source| NetnsError::Runtime {
-                ns: ns.to_string(),
-                source,
-            })?;
-        rt.block_on(add_to_lo(ns, addr))?;
+        block_on_here(ns, add_to_lo(ns, addr))??;
         let at = SocketAddr::from((addr, port));
         listen_shared(at)
             .and_then(|l| {
@@ -50,16 +43,7 @@ pub fn listen_on_lo(
 /// Adds `addr`/32 to `lo` of namespace `ns` (a host that answers on more addresses than its
 /// own, like a service behind interface endpoints). Blocking.
 pub fn add_lo_address(ns: &str, addr: Ipv4Addr) -> Result<(), NetnsError> {
-    run_in(ns, || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|source| NetnsError::Runtime {
-                ns: ns.to_string(),
-                source,
-            })?;
-        rt.block_on(add_to_lo(ns, addr))
-    })?
+    run_in(ns, || block_on_here(ns, add_to_lo(ns, addr))?)?
 }
 
 /// `ip address add ADDR/32 dev lo`.

@@ -324,3 +324,19 @@ pub fn kill_all_in(name: &str) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Runs `future` to completion on a small runtime of the calling thread's own, so that the
+/// sockets it opens (netlink) are opened in the namespace this thread entered with `run_in`.
+pub(super) fn block_on_here<F: std::future::Future>(
+    ns: &str,
+    future: F,
+) -> Result<F::Output, NetnsError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| NetnsError::Runtime {
+            ns: ns.to_string(),
+            source,
+        })?;
+    Ok(rt.block_on(future))
+}
