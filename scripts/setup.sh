@@ -9,9 +9,10 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
-# Tools the lab's hosts and tests run: ip, ping, curl, iperf3, tcpdump, ps/pkill, dig, and
-# OpenSSH (the `ssh` service starts its own sshd inside hosts; the machine's sshd is never used).
-packages=(iproute2 iputils-ping curl iperf3 tcpdump procps ca-certificates dnsutils
+# gcc builds the C parts of ring (WireGuard's crypto). Tools the lab's hosts and tests run: ip,
+# ping, curl, iperf3, tcpdump, ps/pkill, dig, nft, and OpenSSH (the `ssh` service starts its own
+# sshd inside hosts; the machine's sshd is never used).
+packages=(gcc libc6-dev iproute2 iputils-ping curl iperf3 tcpdump procps ca-certificates dnsutils
           openssh-client openssh-server nftables)
 missing=()
 for p in "${packages[@]}"; do
