@@ -32,18 +32,7 @@ fn the_internet_sees_public_ips_and_the_nat_gateways_elastic_ip() {
     let capture = ChildGuard(capture);
     std::thread::sleep(std::time::Duration::from_secs(2));
     for from in ["web1", "app1"] {
-        let out = vpclab(&[
-            "exec",
-            from,
-            "--lab",
-            lab,
-            "--",
-            "curl",
-            "-s",
-            "-m",
-            "5",
-            "http://example.com/",
-        ]);
+        let out = exec(lab, from, &["curl", "-s", "-m", "5", "http://example.com/"]);
         assert!(
             text(&out).contains("hello from example"),
             "{from}: {}",
@@ -77,9 +66,7 @@ fn the_internet_sees_public_ips_and_the_nat_gateways_elastic_ip() {
     );
     assert!(fields[3].parse::<f64>().unwrap() >= 0.045, "{cost}");
     // The instance itself never sees its public IP.
-    let addrs = text(&vpclab(&[
-        "exec", "web1", "--lab", lab, "--", "ip", "-4", "-o", "addr",
-    ]));
+    let addrs = text(&exec(lab, "web1", &["ip", "-4", "-o", "addr"]));
     assert!(!addrs.contains(web1_public), "{addrs}");
     assert!(addrs.contains("10.0.0."), "{addrs}");
     down_clean(lab);
@@ -90,11 +77,6 @@ fn the_internet_sees_public_ips_and_the_nat_gateways_elastic_ip() {
 fn aws_cli(lab: &str, host: &str, attempts: u8, args: &[&str]) -> Output {
     let attempts = format!("AWS_MAX_ATTEMPTS={attempts}");
     let mut argv = vec![
-        "exec",
-        host,
-        "--lab",
-        lab,
-        "--",
         "env",
         "AWS_ACCESS_KEY_ID=lab",
         "AWS_SECRET_ACCESS_KEY=lab",
@@ -110,7 +92,7 @@ fn aws_cli(lab: &str, host: &str, attempts: u8, args: &[&str]) -> Output {
         "http://s3.us-east-1.amazonaws.com",
     ];
     argv.extend_from_slice(args);
-    vpclab(&argv)
+    exec(lab, host, &argv)
 }
 
 #[test]
@@ -163,9 +145,9 @@ fn an_interface_endpoint_answers_by_private_dns_with_its_own_security_group() {
     let file = variant("interface-endpoint.yaml", lab, |t| t);
     let _guard = up(&file, lab);
     let run = |host: &str, args: &[&str]| {
-        let mut argv = vec!["exec", host, "--lab", lab, "--", "timeout", "10"];
+        let mut argv = vec!["timeout", "10"];
         argv.extend_from_slice(args);
-        text(&vpclab(&argv))
+        text(&exec(lab, host, &argv))
     };
     // Private DNS: inside VPC a the public name is the endpoint's interface; in b it is not.
     let name = "sqs.us-east-1.amazonaws.com";

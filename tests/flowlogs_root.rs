@@ -17,21 +17,14 @@ fn flow_logs_reveal_a_port_scan_and_sql_counts_them() {
     let scan = format!(
         "for p in $(seq 30 41); do timeout 0.3 bash -c \"echo > /dev/tcp/{web}/$p\"; done; true"
     );
-    let out = vpclab(&["exec", "scanner", "--lab", lab, "--", "bash", "-c", &scan]);
+    let out = exec(lab, "scanner", &["bash", "-c", &scan]);
     assert!(out.status.success(), "{}", text(&out));
     for _ in 0..5 {
-        let get = vpclab(&[
-            "exec",
-            "scanner",
-            "--lab",
+        let get = exec(
             lab,
-            "--",
-            "curl",
-            "-s",
-            "--max-time",
-            "3",
-            &format!("http://{web}/"),
-        ]);
+            "scanner",
+            &["curl", "-s", "--max-time", "3", &format!("http://{web}/")],
+        );
         assert!(
             String::from_utf8_lossy(&get.stdout).contains("hello from web"),
             "{}",
@@ -100,7 +93,7 @@ fn flow_logs_follow_prints_records_as_windows_close() {
     let web = "10.60.1.4";
     let probe = |port: u16| {
         let cmd = format!("timeout 0.3 bash -c \"echo > /dev/tcp/{web}/{port}\"; true");
-        let out = vpclab(&["exec", "scanner", "--lab", lab, "--", "bash", "-c", &cmd]);
+        let out = exec(lab, "scanner", &["bash", "-c", &cmd]);
         assert!(out.status.success(), "{}", text(&out));
     };
     let mut follow = ChildGuard(
@@ -146,18 +139,11 @@ fn flow_logs_follow_prints_records_as_windows_close() {
     // window (2 s) apart, and an accepted request between them is filtered out.
     probe(31);
     let first = wait_for(31);
-    let get = vpclab(&[
-        "exec",
-        "scanner",
-        "--lab",
+    let get = exec(
         lab,
-        "--",
-        "curl",
-        "-s",
-        "--max-time",
-        "3",
-        &format!("http://{web}/"),
-    ]);
+        "scanner",
+        &["curl", "-s", "--max-time", "3", &format!("http://{web}/")],
+    );
     assert!(get.status.success(), "{}", text(&get));
     probe(32);
     let second = wait_for(32);

@@ -31,9 +31,7 @@ fn dns_resolver_and_instance_metadata_answer_real_clients() {
     let file = variant("internet-nat.yaml", lab, edit("true"));
     let _guard = up(&file, lab);
     let run = |host: &str, cmd: &[&str]| {
-        let mut args = vec!["exec", host, "--lab", lab, "--"];
-        args.extend_from_slice(cmd);
-        let out = vpclab(&args);
+        let out = exec(lab, host, cmd);
         let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
         println!("{host}$ {} -> {said}", cmd.join(" "));
         said
@@ -179,10 +177,10 @@ fn ssh_reaches_the_private_instance_only_through_the_bastion() {
     assert!(status.contains(bastion_public), "{status}");
     // Real OpenSSH on both ends, every command bounded in time.
     let ssh = |from: &str, args: &[&str]| {
-        let mut all = vec!["exec", from, "--lab", lab, "--", "timeout", "30", "ssh"];
+        let mut all = vec!["timeout", "30", "ssh"];
         all.extend(["-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]);
         all.extend(args);
-        vpclab(&all)
+        exec(lab, from, &all)
     };
     let jump = format!("root@{bastion_public}");
     let target = format!("root@{app1}");

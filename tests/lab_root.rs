@@ -46,34 +46,15 @@ fn exec_runs_real_programs_and_explain_names_the_reason() {
     let file = variant("peering.yaml", lab, |s| s);
     let _guard = up(&file, lab);
 
-    let ping = vpclab(&[
-        "exec",
-        "web1",
-        "--lab",
-        lab,
-        "--",
-        "ping",
-        "-c",
-        "2",
-        "-W",
-        "2",
-        "10.1.1.20",
-    ]);
+    let ping = exec(lab, "web1", &["ping", "-c", "2", "-W", "2", "10.1.1.20"]);
     assert!(ping.status.success(), "ping web1 -> db1: {}", text(&ping));
     assert!(text(&ping).contains("2 received"), "{}", text(&ping));
 
-    let curl = vpclab(&[
-        "exec",
-        "web1",
-        "--lab",
+    let curl = exec(
         lab,
-        "--",
-        "curl",
-        "-s",
-        "--max-time",
-        "5",
-        "http://db1:80/",
-    ]);
+        "web1",
+        &["curl", "-s", "--max-time", "5", "http://db1:80/"],
+    );
     assert!(curl.status.success(), "curl: {}", text(&curl));
     assert!(
         String::from_utf8_lossy(&curl.stdout).contains("db1"),

@@ -54,33 +54,14 @@ fn traffic_mirroring_copies_what_the_filter_accepts_to_the_monitor() {
     assert!(listening.contains("listening on eth0"), "{listening}");
 
     // Not accepted by the filter: pings pass, but nothing is copied.
-    let ping = vpclab(&[
-        "exec",
-        "client",
-        "--lab",
-        lab,
-        "--",
-        "ping",
-        "-c",
-        "2",
-        "-W",
-        "2",
-        "10.70.1.10",
-    ]);
+    let ping = exec(lab, "client", &["ping", "-c", "2", "-W", "2", "10.70.1.10"]);
     assert!(text(&ping).contains("2 received"), "{}", text(&ping));
     // Accepted: HTTP to web1 and its answers.
-    let curl = vpclab(&[
-        "exec",
-        "client",
-        "--lab",
+    let curl = exec(
         lab,
-        "--",
-        "curl",
-        "-s",
-        "--max-time",
-        "5",
-        "http://web1/",
-    ]);
+        "client",
+        &["curl", "-s", "--max-time", "5", "http://web1/"],
+    );
     assert!(
         String::from_utf8_lossy(&curl.stdout).contains("web1"),
         "mirroring must not disturb the traffic: {}",

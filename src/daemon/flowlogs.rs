@@ -218,11 +218,20 @@ pub fn observe(
     delivered_to: Option<InstanceId>,
     trace: &FlowTrace,
 ) {
+    // ICMP is logged with ports 0 (the flow key keeps the echo id there).
     let icmp = key.protocol == crate::wire::PROTO_ICMP;
-    let (src_port, dst_port) = if icmp {
-        (0, 0)
-    } else {
-        (key.src_port, key.dst_port)
+    let at = |eni, direction, k: &FlowKey, accepted, traffic_path| Observation {
+        eni,
+        direction,
+        src: k.src,
+        dst: k.dst,
+        src_port: if icmp { 0 } else { k.src_port },
+        dst_port: if icmp { 0 } else { k.dst_port },
+        protocol: k.protocol,
+        tcp_flags: k.tcp_flags,
+        bytes,
+        accepted,
+        traffic_path,
     };
     let traffic_path = match (trace.peering, trace.edge_path) {
         (Some(p), _) if lab.lab.peerings[p].cross_region => 5,
@@ -230,21 +239,15 @@ pub fn observe(
         (None, Some(edge)) => edge,
         (None, None) => 1,
     };
-    let base = Observation {
-        eni: from.unwrap_or(usize::MAX),
-        direction: Direction::Egress,
-        src: key.src,
-        dst: key.dst,
-        src_port,
-        dst_port,
-        protocol: key.protocol,
-        tcp_flags: key.tcp_flags,
-        bytes,
-        accepted: !trace.rejected_out,
-        traffic_path: Some(traffic_path),
-    };
-    if from.is_some() {
-        sink.report(base);
+    if let Some(from) = from {
+        let sent = at(
+            from,
+            Direction::Egress,
+            key,
+            !trace.rejected_out,
+            Some(traffic_path),
+        );
+        sink.report(sent);
     }
     if trace.rejected_out {
         return;
@@ -261,17 +264,14 @@ pub fn observe(
             .filter(|&i| lab.lab.instances[i].subnet == subnet)
     });
     if let Some(eni) = receiver {
-        sink.report(Observation {
+        let received = at(
             eni,
-            direction: Direction::Ingress,
-            src: arrived.src,
-            dst: arrived.dst,
-            src_port: if icmp { 0 } else { arrived.src_port },
-            dst_port: if icmp { 0 } else { arrived.dst_port },
-            accepted: delivered_to.is_some(),
-            traffic_path: None,
-            ..base
-        });
+            Direction::Ingress,
+            arrived,
+            delivered_to.is_some(),
+            None,
+        );
+        sink.report(received);
     }
 }
 

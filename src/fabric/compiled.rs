@@ -71,6 +71,9 @@ pub struct Compiled {
     vpc_tags: Vec<u64>,
     /// Public IPv4s (instances' and NAT gateways') and who holds each.
     public: AddrMap<PublicOwner>,
+    /// Per VPC: the same pairs the other way, private address to public IPv4, as the
+    /// internet gateway translates outbound.
+    public_by_private: Vec<AddrMap<Ipv4Addr>>,
     /// Internet hosts by address, as host ids.
     internet: AddrMap<HostId>,
     /// Per NAT gateway: a tag from its name, so translations survive a recompile.
@@ -138,13 +141,16 @@ impl Compiled {
         }
         let vpc_tags = lab.vpcs.iter().map(|v| name_tag(&v.name)).collect();
         let mut public = AddrMap::default();
+        let mut public_by_private = vec![AddrMap::default(); lab.vpcs.len()];
         for (id, i) in lab.instances.iter().enumerate() {
             if let Some(p) = i.public_ip {
                 public.insert(p.addr, PublicOwner::Instance(id));
+                public_by_private[i.vpc].insert(i.private_ip, p.addr);
             }
         }
         for (id, g) in lab.nat_gateways.iter().enumerate() {
             public.insert(g.public_ip, PublicOwner::NatGateway(id));
+            public_by_private[g.vpc].insert(g.private_ip, g.public_ip);
         }
         let internet = (0..lab.internet.hosts.len())
             .map(|n| (lab.internet.hosts[n].ip, lab.internet_host_id(n)))
@@ -169,6 +175,7 @@ impl Compiled {
             members,
             vpc_tags,
             public,
+            public_by_private,
             internet,
             nat_tags,
             endpoints_of_host,
@@ -250,14 +257,7 @@ impl Compiled {
     /// The public IPv4 the internet gateway of `vpc` maps private address `addr` to: an
     /// instance's public IP, or a NAT gateway's Elastic IP.
     pub fn public_of(&self, vpc: VpcId, addr: Ipv4Addr) -> Option<Ipv4Addr> {
-        if let Some(i) = self.instance_at(vpc, addr) {
-            return self.lab.instances[i].public_ip.map(|p| p.addr);
-        }
-        self.lab
-            .nat_gateways
-            .iter()
-            .find(|g| g.vpc == vpc && g.private_ip == addr)
-            .map(|g| g.public_ip)
+        self.public_by_private[vpc].get(addr).copied()
     }
 
     /// The gateway endpoints whose service internet host `n` serves.

@@ -116,9 +116,9 @@ fn destination(ctx: &mut Ctx, from: Option<HostId>, to: &At<String>) -> Option<(
     // A name is resolved as the source host would: an instance asks its VPC's resolver
     // (private DNS of interface endpoints answers there).
     let asker = from.filter(|&f| f < ctx.lab.instances.len());
-    let lower = text.to_ascii_lowercase();
-    if let Some(ip) = asker.and_then(|a| ctx.lab.resolve_dns(a, &lower)) {
-        if text.contains('.') && text.parse::<Ipv4Addr>().is_err() {
+    let dns_name = text.contains('.') && text.parse::<Ipv4Addr>().is_err();
+    if let (Some(asker), true) = (asker, dns_name) {
+        if let Some(ip) = ctx.lab.resolve_dns(asker, &text.to_ascii_lowercase()) {
             return Some((text.to_string(), ip));
         }
     }

@@ -9,13 +9,15 @@ use super::lab::{PortRange, Protocol, Service};
 
 pub(super) const IPV6_UNSUPPORTED: &str = "IPv6 is not supported yet by this version of vpclab";
 
+/// Lowercase letters, digits and hyphens only: what goes into namespace and host names.
+fn name_chars(name: &str) -> bool {
+    name.chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
 /// `[a-z0-9][a-z0-9-]*`, at most 24 characters.
 pub(super) fn check_name(kind: &str, name: &str) -> Result<(), String> {
-    let ok = name.len() <= 24
-        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let ok = name.len() <= 24 && !name.starts_with('-') && !name.is_empty() && name_chars(name);
     if ok {
         Ok(())
     } else {
@@ -27,10 +29,7 @@ pub(super) fn check_name(kind: &str, name: &str) -> Result<(), String> {
 
 /// `[a-z0-9-]{1,12}`: it goes into namespace names.
 pub(super) fn check_lab_name(name: &str) -> Result<(), String> {
-    let ok = (1..=12).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let ok = (1..=12).contains(&name.len()) && name_chars(name);
     if ok {
         Ok(())
     } else {

@@ -27,6 +27,13 @@ pub fn vpclab(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().expect("run vpclab")
 }
 
+/// Runs `command` inside `host` of lab `lab`, as `vpclab exec HOST --lab LAB -- COMMAND`.
+pub fn exec(lab: &str, host: &str, command: &[&str]) -> Output {
+    let mut argv = vec!["exec", host, "--lab", lab, "--"];
+    argv.extend_from_slice(command);
+    vpclab(&argv)
+}
+
 pub fn text(o: &Output) -> String {
     format!(
         "{}{}",
