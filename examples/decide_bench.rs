@@ -75,8 +75,8 @@ fn cpu_time() -> Duration {
 
 fn key(port: u16) -> FlowKey {
     FlowKey {
-        src: Ipv4Addr::new(10, 0, 1, 10),
-        dst: Ipv4Addr::new(10, 0, 2, 10),
+        src: Ipv4Addr::new(10, 0, 1, 10).into(),
+        dst: Ipv4Addr::new(10, 0, 2, 10).into(),
         protocol: 6,
         src_port: 10_000 + port,
         dst_port: 80,
@@ -170,8 +170,8 @@ fn scale_flows(lab: &Compiled, shape: Shape, n: u16) -> Vec<(HostId, FlowKey)> {
             let from = lab.lab.host_by_name(&Shape::host(v, s, i));
             let from = from.unwrap_or_else(|| panic!("no host {}", Shape::host(v, s, i)));
             let key = FlowKey {
-                src: Shape::ip(v, s, i),
-                dst: Shape::ip(dv, ds, di),
+                src: Shape::ip(v, s, i).into(),
+                dst: Shape::ip(dv, ds, di).into(),
                 protocol: 6,
                 src_port: 10_000 + p,
                 dst_port: 22,

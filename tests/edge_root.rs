@@ -19,17 +19,12 @@ fn the_internet_sees_public_ips_and_the_nat_gateways_elastic_ip() {
     let status = text(&vpclab(&["status", lab]));
     assert!(status.contains(web1_public), "{status}");
     // A real capture on the internet host: the SYNs of two requests, one from each subnet.
-    let capture = Command::new(BIN)
-        .args([
-            "exec", "example", "--lab", lab, "--", "timeout", "20", "tcpdump", "-lni", "eth0",
-            "-c", "2",
-        ])
-        .args(["tcp[tcpflags] & tcp-syn != 0 and tcp[tcpflags] & tcp-ack == 0 and dst port 80"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let capture = ChildGuard(capture);
+    let mut capture = capture(
+        lab,
+        "example",
+        "2",
+        "tcp[tcpflags] & tcp-syn != 0 and tcp[tcpflags] & tcp-ack == 0 and dst port 80",
+    );
     std::thread::sleep(std::time::Duration::from_secs(2));
     for from in ["web1", "app1"] {
         let out = exec(lab, from, &["curl", "-s", "-m", "5", "http://example.com/"]);
@@ -39,16 +34,7 @@ fn the_internet_sees_public_ips_and_the_nat_gateways_elastic_ip() {
             text(&out)
         );
     }
-    let mut capture = capture;
-    let mut seen = String::new();
-    use std::io::Read as _;
-    capture
-        .0
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut seen)
-        .unwrap();
+    let seen = capture.read_stdout();
     println!("{seen}");
     let sources: Vec<&str> = seen
         .lines()
@@ -170,5 +156,64 @@ fn an_interface_endpoint_answers_by_private_dns_with_its_own_security_group() {
     assert!(log.contains("10.0.1.4 - -"), "{log}");
     let cost = text(&vpclab(&["status", lab, "--cost"]));
     assert!(cost.contains("vpce:a-sqs"), "{cost}");
+    down_clean(lab);
+}
+
+#[test]
+fn ipv6_leaves_untranslated_through_the_egress_only_gateway_and_nothing_comes_in() {
+    require_root!();
+    let lab = "t-six";
+    // A flow log on app's interface, with the fields that show the family.
+    let file = variant("ipv6-egress-only.yaml", lab, |t| {
+        t.replace(
+            "    instances:\n",
+            "    flow_logs:\n      six: { resource: eni:app, traffic: ALL, aggregation_interval: 1, \
+             format: \"${type} ${srcaddr} ${dstaddr} ${dstport} ${action}\" }\n    instances:\n",
+        )
+    });
+    let _guard = up(&file, lab);
+    let addr = text(&exec(
+        lab,
+        "app",
+        &["ip", "-6", "-o", "addr", "show", "dev", "eth0"],
+    ));
+    assert!(addr.contains("2001:db8:0:100::a/64"), "{addr}");
+    // The VPC resolver answers AAAA for the internet host's name.
+    let aaaa = text(&exec(lab, "app", &["dig", "+short", "AAAA", "example.com"]));
+    assert_eq!(aaaa.trim(), "2001:db8:ffff::10", "{aaaa}");
+    // A real capture on the internet host: the SYN comes from app's own IPv6 address.
+    let mut capture = capture(lab, "example", "1", "ip6 and tcp dst port 80");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    // By name: curl finds only the AAAA usable (the subnet has no IPv4 route out).
+    let out = exec(
+        lab,
+        "app",
+        &["curl", "-s", "-m", "5", "http://example.com/"],
+    );
+    assert!(text(&out).contains("hello from example"), "{}", text(&out));
+    let seen = capture.read_stdout();
+    println!("{seen}");
+    assert!(
+        seen.contains("2001:db8:0:100::a."),
+        "the source is app's own address: {seen}"
+    );
+    // The internet cannot open a connection in, though app's security group allows it.
+    let out = exec(
+        lab,
+        "example",
+        &["curl", "-s", "-m", "2", "-g", "http://[2001:db8:0:100::a]/"],
+    );
+    assert!(!out.status.success(), "{}", text(&out));
+    let status = text(&vpclab(&["status", lab]));
+    assert!(status.contains("EIGW_NO_INBOUND_INITIATION="), "{status}");
+    // app's flow log: IPv6 records, accepted out, with its own IPv6 as srcaddr.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let logs = text(&vpclab(&["logs", "--lab", lab]));
+    println!("{logs}");
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("IPv6 2001:db8:0:100::a 2001:db8:ffff::10 80 ACCEPT")),
+        "{logs}"
+    );
     down_clean(lab);
 }

@@ -125,7 +125,7 @@ fn a_port_unreachable_error_about_a_tracked_flow_comes_back() {
 }
 
 #[test]
-fn ipv6_is_unsupported() {
+fn ipv6_from_an_ipv4_only_instance_is_not_its_own() {
     let lab = lab();
     let (client, _) = host(&lab, "client");
     let mut v6 = Vec::new();
@@ -137,8 +137,16 @@ fn ipv6_is_unsupported() {
     .udp(1, 2)
     .write(&mut v6, b"")
     .unwrap();
+    // The client's subnet has no IPv6: no IPv6 address is the client's own.
     assert_eq!(
         send(&lab, &Conntrack::scratch(), 0, client, &v6),
+        Outcome::Drop(DropCode::EniSourceDestCheckRestriction)
+    );
+    // What is not IP at all is not carried.
+    let mut garbage = v6.clone();
+    garbage[0] = 0x50;
+    assert_eq!(
+        send(&lab, &Conntrack::scratch(), 0, client, &garbage),
         Outcome::Drop(DropCode::UnsupportedPacket)
     );
 }

@@ -1,7 +1,7 @@
 //! Flow logs end to end without a kernel: a scenario with `flow_logs`, observations on a virtual
 //! clock, records in AWS's text format, files in the S3 layout, and the analyses read back.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -40,7 +40,7 @@ fn lab() -> Lab {
     load_str(LAB, "fl.yaml").expect("the test lab loads")
 }
 
-fn ip(s: &str) -> Ipv4Addr {
+fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 

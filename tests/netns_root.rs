@@ -142,8 +142,8 @@ fn two_hosts_on_a_wire_answer_real_probes() {
     netns::create(a).expect("create a");
     netns::create(b).expect("create b");
     let host_range = std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range").unwrap();
-    let dev_a = netns::setup_host(a, A_IP, 24, GATEWAY, 1500).expect("setup a");
-    let dev_b = netns::setup_host(b, B_IP, 24, GATEWAY, 1500).expect("setup b");
+    let dev_a = netns::setup_host(a, A_IP, 24, GATEWAY, 1500, None).expect("setup a");
+    let dev_b = netns::setup_host(b, B_IP, 24, GATEWAY, 1500, None).expect("setup b");
 
     // What the namespace looks like from iproute2's side.
     let ip = |ns: &str, args: &[&str]| {
@@ -192,7 +192,7 @@ fn two_hosts_on_a_wire_answer_real_probes() {
         Service::Udp(7),
         Service::Icmp,
     ];
-    let bound = netns::bind_services(b, "db1", &services).expect("bind services");
+    let bound = netns::bind_services(b, "db1", &services, false).expect("bind services");
     assert_eq!(bound.len(), 3, "ICMP needs no socket");
     tasks.extend({
         let _enter = rt.enter();

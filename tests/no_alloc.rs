@@ -7,7 +7,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use etherparse::PacketBuilder;
@@ -121,9 +121,19 @@ enum Kind {
 
 /// A packet of kind `kind` from `src`:`sport` to `dst`:`dport`: a SYN, or a segment of 1400
 /// bytes, or a datagram of 64.
-fn packet(kind: Kind, src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16) -> Vec<u8> {
+fn packet(
+    kind: Kind,
+    src: impl Into<IpAddr>,
+    sport: u16,
+    dst: impl Into<IpAddr>,
+    dport: u16,
+) -> Vec<u8> {
+    let v4 = |a: IpAddr| match a {
+        IpAddr::V4(a) => a.octets(),
+        IpAddr::V6(_) => panic!("these packets are IPv4"),
+    };
     let mut out = Vec::new();
-    let ip = PacketBuilder::ipv4(src.octets(), dst.octets(), 64);
+    let ip = PacketBuilder::ipv4(v4(src.into()), v4(dst.into()), 64);
     if kind == Kind::Syn {
         ip.tcp(sport, dport, 1, 65535)
             .syn()

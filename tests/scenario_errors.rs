@@ -172,7 +172,7 @@ fn three_vpc_peering_lab_loads() {
     assert_eq!(e.len(), 3);
     assert_eq!(
         (e[0].line, e[0].probe, e[0].to),
-        (58, Probe::Icmp, ip("b-app"))
+        (58, Probe::Icmp, std::net::IpAddr::from(ip("b-app")))
     );
     assert_eq!((e[1].line, e[1].port), (59, Some(5432)));
     assert_eq!(e[1].reason.as_deref(), Some("NO_ROUTE_TO_DESTINATION"));
@@ -489,7 +489,6 @@ fn rule_values() {
              not to protocol icmp (use icmp_type/icmp_code for icmp)",
             "t.yaml:9:37: vpcs.a.security_groups.g.ingress[2].ports: invalid ports `90-80`: \
              expected a port (80), a range (1024-65535) or all",
-            "t.yaml:9:52: vpcs.a.security_groups.g.ingress[2].source: `::/0`: IPv6 is not supported yet by this version of vpclab",
             "t.yaml:13:21: vpcs.a.network_acls.n.inbound[0].rule: rule number 0 is out of range: expected 1-32766",
             "t.yaml:14:65: vpcs.a.network_acls.n.inbound[1].action: invalid action `permit`: expected allow or deny",
             "t.yaml:15:21: vpcs.a.network_acls.n.inbound[2].rule: duplicate rule number 10 (also used at line 14)",
@@ -514,10 +513,10 @@ vpcs:
         text,
         &[
             "t.yaml:1:1: sites: `sites` is not supported yet by this version of vpclab",
-            "t.yaml:5:5: vpcs.a.egress_only_internet_gateway: `egress_only_internet_gateway` is not supported yet by this version of vpclab",
-            "t.yaml:8:41: vpcs.a.subnets.a1.ipv6: `ipv6` is not supported yet by this version of vpclab",
+            "t.yaml:5:35: vpcs.a.egress_only_internet_gateway: an egress-only internet gateway carries IPv6 only: set `ipv6: true` on the VPC",
+            "t.yaml:8:47: vpcs.a.subnets.a1.ipv6: subnet a1 asks for IPv6 but vpc a has no IPv6 block: set `ipv6: true` on the VPC",
             "t.yaml:9:27: vpcs.a.route_tables.rt.propagate: `propagate` is not supported yet by this version of vpclab",
-            "t.yaml:10:37: vpcs.a.instances.web.ipv6: `ipv6` is not supported yet by this version of vpclab",
+            "t.yaml:10:43: vpcs.a.instances.web.ipv6: instance web asks for IPv6 but subnet a1 has no IPv6 /64: set `ipv6: true` on the subnet or its VPC",
         ],
     );
 }
@@ -913,4 +912,87 @@ vpcs:
         );
     }
     assert_eq!(got.len(), expected.len(), "{got:#?}");
+}
+
+#[test]
+fn full_dual_stack_subnet_still_refuses_an_instance() {
+    // Lesson 27: the /64 has room for billions, but the /28 has 11 IPv4 addresses, and IPv4
+    // cannot be turned off.
+    let mut text = String::from(
+        "vpcs:\n  a:\n    cidr: 10.0.0.0/16\n    ipv6: true\n    subnets: { a1: { cidr: 10.0.1.0/28 } }\n    instances:\n",
+    );
+    for i in 1..=12 {
+        text.push_str(&format!("      h{i}: {{ subnet: a1 }}\n"));
+    }
+    assert_errors(
+        &text,
+        &[
+            "t.yaml:18:7: vpcs.a.instances.h12: InsufficientFreeAddressesInSubnet: \
+           subnet a1 (10.0.1.0/28) has no free address left for h12",
+        ],
+    );
+}
+
+#[test]
+fn ipv6_mistakes_are_reported_with_their_places() {
+    let text = r#"internet:
+  hosts:
+    far: { ip: 198.51.100.10, ipv6: "2600::1" }
+    ours: { ip: 198.51.100.11, ipv6: "2001:db8:0:100::9" }
+vpcs:
+  four:
+    cidr: 10.0.0.0/16
+    egress_only_internet_gateway: true
+    subnets:
+      s4: { cidr: 10.0.1.0/24, ipv6: true }
+    instances:
+      i4: { subnet: s4, ipv6: true }
+  six:
+    cidr: 10.1.0.0/16
+    ipv6: true
+    internet_gateway: true
+    subnets:
+      s6: { cidr: 10.1.1.0/24, route_table: rt }
+      plain: { cidr: 10.1.2.0/24, ipv6: false }
+    route_tables:
+      rt:
+        routes:
+          - { destination: "::/0", target: eigw:six }
+          - { destination: 0.0.0.0/0, target: nat:n6 }
+          - { destination: "2001:db8:0:100::/64", target: blackhole }
+    nat_gateways:
+      n6: { subnet: s6 }
+    instances:
+      p: { subnet: plain, ipv6: true }
+"#;
+    assert_errors(
+        text,
+        &[
+            "t.yaml:3:37: internet.hosts.far.ipv6: internet host address 2600::1 must lie inside the documentation range 2001:db8::/32",
+            "t.yaml:4:38: internet.hosts.ours.ipv6: internet host address 2001:db8:0:100::9 is inside 2001:db8::/48, where the lab takes VPCs' IPv6 blocks from: pick an address like 2001:db8:ffff::10",
+            "t.yaml:8:35: vpcs.four.egress_only_internet_gateway: an egress-only internet gateway carries IPv6 only: set `ipv6: true` on the VPC",
+            "t.yaml:10:38: vpcs.four.subnets.s4.ipv6: subnet s4 asks for IPv6 but vpc four has no IPv6 block: set `ipv6: true` on the VPC",
+            "t.yaml:12:31: vpcs.four.instances.i4.ipv6: instance i4 asks for IPv6 but subnet s4 has no IPv6 /64: set `ipv6: true` on the subnet or its VPC",
+            "t.yaml:23:44: vpcs.six.route_tables.rt.routes[0].target: route target `eigw:six`: vpc six has no egress-only internet gateway: set `egress_only_internet_gateway: true` on it",
+            "t.yaml:25:28: vpcs.six.route_tables.rt.routes[2].destination: destination 2001:db8:0:100::/64 is inside vpc six's CIDR 2001:db8:0:100::/56, which the local route covers: only NAT gateway or ENI targets may be more specific than local (not supported yet)",
+            "t.yaml:29:33: vpcs.six.instances.p.ipv6: instance p asks for IPv6 but subnet plain has no IPv6 /64: set `ipv6: true` on the subnet or its VPC",
+        ],
+    );
+    // A route of the wrong family for its target.
+    let text = "vpcs:\n  a:\n    cidr: 10.0.0.0/16\n    ipv6: true\n    egress_only_internet_gateway: true\n    internet_gateway: true\n\
+                \x20   subnets: { s: { cidr: 10.0.1.0/24, route_table: rt } }\n\
+                \x20   route_tables:\n      rt:\n        routes:\n\
+                \x20         - { destination: 0.0.0.0/0, target: eigw:a }\n\
+                \x20         - { destination: \"::/0\", target: nat:n }\n\
+                \x20   nat_gateways: { n: { subnet: s } }\n";
+    let errs = errors(text);
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert!(
+        errs[0].contains("an egress-only internet gateway carries IPv6 only"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[1].contains("a NAT gateway translates IPv4 only"),
+        "{errs:?}"
+    );
 }

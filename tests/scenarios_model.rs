@@ -58,7 +58,10 @@ fn every_expectation_holds_in_the_model() {
         let lab = scenario::load_file(&file).unwrap_or_else(|e| panic!("{e}"));
         let compiled = Compiled::new(lab.clone());
         for e in &lab.expectations {
-            let src = lab.host(e.from).ip();
+            let src = lab
+                .host(e.from)
+                .source_for(e.to)
+                .expect("the loader checks the family");
             let port = e
                 .port
                 .unwrap_or(if e.probe == Probe::Http { 80 } else { 0 });

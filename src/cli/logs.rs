@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -30,7 +29,7 @@ pub struct LogsArgs {
     pub action: Option<String>,
     /// Source or destination address.
     #[arg(long)]
-    pub address: Option<Ipv4Addr>,
+    pub address: Option<std::net::IpAddr>,
     /// Source or destination port.
     #[arg(long)]
     pub port: Option<u16>,

@@ -4,6 +4,7 @@
 //! channel is full, a per-interface counter notes the skip and the interface gets a SKIPDATA
 //! record for that window.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -28,12 +29,13 @@ enum Message {
     Reload(Box<Lab>, Arc<SkipCounts>),
 }
 
-/// Per instance of the lab: observations the channel had no room for since the writer last
-/// looked.
+/// Per logged interface of the lab (instances', then NAT gateways'): observations the channel
+/// had no room for since the writer last looked.
 type SkipCounts = Box<[AtomicU64]>;
 
 fn skip_counts(lab: &Lab) -> Arc<SkipCounts> {
-    Arc::new(lab.instances.iter().map(|_| AtomicU64::new(0)).collect())
+    let interfaces = lab.instances.len() + lab.nat_gateways.len();
+    Arc::new((0..interfaces).map(|_| AtomicU64::new(0)).collect())
 }
 
 /// The packet loops' end of the flow-log pipeline.
@@ -160,6 +162,18 @@ pub struct FlowTrace {
     pub edge_path: Option<u8>,
     /// A NAT gateway was crossed: what follows is the gateway's traffic, not the sender's.
     pub nat_crossed: bool,
+    /// The NAT gateway crossing, as its own interface logs it.
+    pub nat: Option<NatCrossing>,
+}
+
+/// A packet through a NAT gateway: the gateway, which way, and the address and port it
+/// translated (the source on the way out, the destination of a reply on the way in).
+#[derive(Debug, Clone, Copy)]
+pub struct NatCrossing {
+    pub gateway: usize,
+    pub direction: SgDirection,
+    pub from: (IpAddr, u16),
+    pub to: (IpAddr, u16),
 }
 
 impl Trace for FlowTrace {
@@ -186,7 +200,20 @@ impl Trace for FlowTrace {
             },
             Hop::Peering { peering, .. } => self.peering = Some(peering),
             Hop::Route { .. } | Hop::SameSubnet(_) => self.left_source = true,
-            Hop::NatGateway { .. } => self.nat_crossed = true,
+            Hop::NatGateway {
+                gateway,
+                direction,
+                from,
+                to,
+            } => {
+                self.nat_crossed = true;
+                self.nat = Some(NatCrossing {
+                    gateway,
+                    direction,
+                    from,
+                    to,
+                });
+            }
             Hop::InternetGateway {
                 direction: SgDirection::Outbound,
                 ..
@@ -219,7 +246,7 @@ pub fn observe(
     trace: &FlowTrace,
 ) {
     // ICMP is logged with ports 0 (the flow key keeps the echo id there).
-    let icmp = key.protocol == crate::wire::PROTO_ICMP;
+    let icmp = key.is_icmp();
     let at = |eni, direction, k: &FlowKey, accepted, traffic_path| Observation {
         eni,
         direction,
@@ -251,6 +278,27 @@ pub fn observe(
     }
     if trace.rejected_out {
         return;
+    }
+    if let Some(nat) = trace.nat {
+        // The gateway's own interface sees the packet come in and go out (aws-rules.md §3.2:
+        // srcaddr/dstaddr show its private address, pkt-* the real ends).
+        let eni = lab.lab.instances.len() + nat.gateway;
+        let (mut inside, mut outside) = (*key, *key);
+        // The path of what the gateway sends on: out through the internet gateway (8), or
+        // back to the instance inside the VPC (1).
+        let path = match nat.direction {
+            SgDirection::Outbound => {
+                (outside.src, outside.src_port) = nat.to;
+                8
+            }
+            SgDirection::Inbound => {
+                (inside.dst, inside.dst_port) = nat.from;
+                (outside.dst, outside.dst_port) = nat.to;
+                1
+            }
+        };
+        sink.report(at(eni, Direction::Ingress, &inside, true, None));
+        sink.report(at(eni, Direction::Egress, &outside, true, Some(path)));
     }
     // Only instances' interfaces are logged here (an interface endpoint's are AWS-managed).
     let instances = lab.lab.instances.len();
@@ -414,6 +462,108 @@ mod tests {
         );
         assert!(matches!(out, crate::fabric::Outcome::Deliver(_)));
         assert_eq!(trace.edge_path, Some(8));
+    }
+
+    /// A NAT gateway between app and the internet, under a VPC flow log with the fields of
+    /// AWS's NAT gateway example.
+    const NAT: &str = "name: t\n\
+        internet: { hosts: { ex: { ip: 198.51.100.10 } } }\n\
+        vpcs:\n\
+        \x20 a:\n\
+        \x20   cidr: 10.0.0.0/16\n\
+        \x20   internet_gateway: true\n\
+        \x20   subnets:\n\
+        \x20     pub: { cidr: 10.0.0.0/24, route_table: pub-rt }\n\
+        \x20     priv: { cidr: 10.0.1.0/24, route_table: priv-rt }\n\
+        \x20   route_tables:\n\
+        \x20     pub-rt: { routes: [{ destination: 0.0.0.0/0, target: igw:a }] }\n\
+        \x20     priv-rt: { routes: [{ destination: 0.0.0.0/0, target: nat:gw }] }\n\
+        \x20   nat_gateways: { gw: { subnet: pub } }\n\
+        \x20   instances:\n\
+        \x20     app: { subnet: priv, private_ip: 10.0.1.10 }\n\
+        \x20   flow_logs:\n\
+        \x20     all: { resource: vpc:a, traffic: ALL, aggregation_interval: 60,\n\
+        \x20            format: \"${instance-id} ${interface-id} ${srcaddr} ${dstaddr} ${pkt-srcaddr} ${pkt-dstaddr}\" }\n";
+
+    #[test]
+    fn the_nat_gateways_own_interface_logs_both_sides_of_each_packet() {
+        let lab = Compiled::new(load_str(NAT, "t.yaml").unwrap());
+        let (sink, mut rx) = sink(&lab.lab, 64);
+        let flows = Conntrack::scratch();
+        let (app, ex) = (0, lab.lab.internet_host_id(0));
+        // Out: app -> the internet through the gateway, and the reply back.
+        for (from, key) in [
+            (app, syn([10, 0, 1, 10], [198, 51, 100, 10])),
+            (ex, {
+                let gw = lab.lab.nat_gateways[0].public_ip.octets();
+                let mut k = syn([198, 51, 100, 10], gw);
+                (k.src_port, k.dst_port, k.tcp_flags) = (5432, 40000, 0x12);
+                k
+            }),
+        ] {
+            let mut trace = FlowTrace::default();
+            let d = crate::fabric::decide_packet(
+                &lab,
+                &flows,
+                Duration::ZERO,
+                from,
+                &key,
+                None,
+                &mut trace,
+            );
+            let delivered = match d.outcome {
+                crate::fabric::Outcome::Deliver(h) => h,
+                other => panic!("{other:?}"),
+            };
+            let sender = (from < lab.lab.instances.len()).then_some(from);
+            let receiver = (delivered < lab.lab.instances.len()).then_some(delivered);
+            observe(
+                &sink,
+                &lab,
+                sender,
+                &key,
+                &d.delivered,
+                60,
+                receiver,
+                &trace,
+            );
+        }
+        let mut aggregator = Aggregator::new(&lab.lab);
+        let t0 = 1_700_000_000 - 1_700_000_000 % 60;
+        for o in observations(&mut rx) {
+            aggregator.observe(t0 + 1, &o);
+        }
+        let fields = &lab.lab.flow_logs[0].fields;
+        let lines: Vec<String> = aggregator
+            .flush(t0 + 60)
+            .iter()
+            .flat_map(|b| b.records.iter().map(|r| r.render(fields)))
+            .collect();
+        let nat_eni = crate::flowlog::nat_gateway_interface_id(&lab.lab, &lab.lab.nat_gateways[0]);
+        let nat: Vec<&str> = lines
+            .iter()
+            .filter(|l| l.contains(&nat_eni))
+            .map(String::as_str)
+            .collect();
+        let ip = lab.lab.nat_gateways[0].private_ip;
+        // As in AWS's example: srcaddr/dstaddr name the gateway, pkt-* the real ends; the
+        // interface is requester-managed (instance-id `-`).
+        let expected = [
+            format!("- {nat_eni} 10.0.1.10 {ip} 10.0.1.10 198.51.100.10"),
+            format!("- {nat_eni} {ip} 198.51.100.10 {ip} 198.51.100.10"),
+            format!("- {nat_eni} 198.51.100.10 {ip} 198.51.100.10 {ip}"),
+            format!("- {nat_eni} {ip} 10.0.1.10 198.51.100.10 10.0.1.10"),
+        ];
+        let mut nat_sorted = nat.clone();
+        nat_sorted.sort();
+        let mut expected_sorted: Vec<&str> = expected.iter().map(String::as_str).collect();
+        expected_sorted.sort();
+        assert_eq!(
+            nat_sorted,
+            expected_sorted,
+            "all records:\n{}",
+            lines.join("\n")
+        );
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub const INTERNET_MTU: u16 = 1500;
 pub struct HostSpec {
     pub name: String,
     pub ip: Ipv4Addr,
+    /// Its IPv6 address, on a dual-stack host.
+    pub ipv6: Option<std::net::Ipv6Addr>,
     pub prefix: u8,
     pub gateway: Ipv4Addr,
     pub mtu: u16,
@@ -77,6 +79,7 @@ impl HostSpec {
         HostSpec {
             name: host.name().to_string(),
             ip: host.ip(),
+            ipv6: host.ipv6(),
             prefix,
             gateway,
             mtu,
@@ -120,7 +123,7 @@ pub fn build_host(lab: &Lab, id: HostId, slot: usize) -> anyhow::Result<(Host, H
     let name = &spec.name;
     let ns = lab.netns_name(name);
     netns::create(&ns).with_context(|| format!("create host {name}"))?;
-    let sync = netns::setup_host(&ns, spec.ip, spec.prefix, spec.gateway, spec.mtu)
+    let sync = netns::setup_host(&ns, spec.ip, spec.prefix, spec.gateway, spec.mtu, spec.ipv6)
         .with_context(|| format!("set up eth0 of host {name}"))?;
     // Persistent, so that closing it (the daemon's exit) does not unregister it: that costs
     // an RCU barrier per device, and a daemon of a thousand hosts took 20 s to exit. It goes
@@ -129,7 +132,7 @@ pub fn build_host(lab: &Lab, id: HostId, slot: usize) -> anyhow::Result<(Host, H
         .with_context(|| format!("make eth0 of host {name} persistent"))?;
     let device =
         Arc::new(AsyncDevice::new(sync).with_context(|| format!("register eth0 of {name}"))?);
-    let bound = netns::bind_services(&ns, name, &spec.services)
+    let bound = netns::bind_services(&ns, name, &spec.services, spec.ipv6.is_some())
         .with_context(|| format!("start services of host {name}"))?;
     let tasks = netns::spawn_all(bound);
     if let Some(forwarding) = spec.forwarding {

@@ -5,7 +5,7 @@
 //! session copies it (aws-rules.md §2.1, §6.6). What the names mean is `Lab::resolve_dns`.
 //! Each packet loop owns one `Resolver` and its buffer: nothing is allocated per query.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 
 use arc_swap::ArcSwap;
 
@@ -94,16 +94,16 @@ fn respond(lab: &Lab, asker: InstanceId, query: &[u8], out: &mut [u8]) -> Option
     dns::write_response(&query, rcode, address.as_slice(), TTL, out)
 }
 
-/// The response code and the A record, if any: NOTIMP for other opcodes, FORMERR for a query
+/// The response code and the record, if any: NOTIMP for other opcodes, FORMERR for a query
 /// without a question, REFUSED for classes other than IN, NXDOMAIN for names the lab does not
-/// have, and for a name it has, its address when asked for A (or ANY) and no answer (NODATA)
-/// for any other type, AAAA included.
+/// have, and for a name it has, its IPv4 address when asked for A (or ANY), its IPv6 address
+/// when asked for AAAA and it has one, and no answer (NODATA) otherwise.
 fn decide(
     lab: &Lab,
     asker: InstanceId,
     query: &Query<'_>,
     name: &mut [u8; dns::MAX_NAME],
-) -> (Rcode, Option<Ipv4Addr>) {
+) -> (Rcode, Option<IpAddr>) {
     if query.opcode != 0 {
         return (Rcode::NotImp, None);
     }
@@ -113,13 +113,16 @@ fn decide(
     if !matches!(question.qclass, dns::CLASS_IN | dns::CLASS_ANY) {
         return (Rcode::Refused, None);
     }
-    let found = question
-        .name_text(name)
-        .and_then(|name| lab.resolve_dns(asker, name));
-    match found {
+    let Some(text) = question.name_text(name) else {
+        return (Rcode::NxDomain, None);
+    };
+    match lab.resolve_dns(asker, text) {
         None => (Rcode::NxDomain, None),
         Some(addr) if matches!(question.qtype, dns::TYPE_A | dns::TYPE_ANY) => {
-            (Rcode::NoError, Some(addr))
+            (Rcode::NoError, Some(addr.into()))
+        }
+        Some(_) if question.qtype == dns::TYPE_AAAA => {
+            (Rcode::NoError, lab.resolve_dns_ipv6(text).map(IpAddr::V6))
         }
         Some(_) => (Rcode::NoError, None),
     }

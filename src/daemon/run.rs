@@ -243,7 +243,7 @@ fn explain_request(
         None => {
             return Reply::Error {
                 message: format!(
-                "{to} is not a host (NAME, NAME.public), a DNS name or an IPv4 address of lab {}",
+                "{to} is not a host (NAME, NAME.public, NAME.ipv6), a DNS name or an IP address of lab {}",
                 lab.name
             ),
             }
@@ -261,7 +261,12 @@ fn explain_request(
         }
     };
     let port = port.unwrap_or(if probe == Probe::Http { 80 } else { 0 });
-    let key = probe_key(lab.host(src).ip(), dst, probe, port);
+    let Some(source) = lab.host(src).source_for(dst) else {
+        return Reply::Error {
+            message: format!("{from} has no IPv6 address, so it cannot send to {dst}"),
+        };
+    };
+    let key = probe_key(source, dst, probe, port);
     let explanation = explain(compiled, src, key);
     Reply::Explained {
         text: explanation.render(compiled),
@@ -273,36 +278,42 @@ fn explain_request(
 
 /// `to` of `vpclab explain`: a host (its own address), `NAME.public` (an instance's public IP
 /// or a NAT gateway's Elastic IP), `vpce:NAME` (an interface endpoint), a DNS name (as the
-/// source instance's resolver answers it), or an IPv4 address.
-fn destination(lab: &Lab, src: HostId, to: &str) -> Option<std::net::Ipv4Addr> {
+/// source instance's resolver answers it), `NAME.ipv6` (a host's IPv6), or an IP address.
+fn destination(lab: &Lab, src: HostId, to: &str) -> Option<std::net::IpAddr> {
     if let Some(id) = lab.host_by_name(to) {
-        return Some(lab.host(id).ip());
+        return Some(lab.host(id).ip().into());
+    }
+    if let Ok(ip) = to.parse() {
+        return Some(ip);
     }
     if src < lab.instances.len() && to.contains('.') {
         if let Some(ip) = lab.resolve_dns(src, &to.to_ascii_lowercase()) {
-            return Some(ip);
+            return Some(ip.into());
         }
     }
     if let Some(name) = to.strip_prefix("vpce:") {
         let e = lab.endpoints.iter().find(|e| e.name == name)?;
-        return e.interfaces.first().map(|i| i.private_ip);
+        return e.interfaces.first().map(|i| i.private_ip.into());
+    }
+    if let Some(name) = to.strip_suffix(".ipv6") {
+        return lab.host(lab.host_by_name(name)?).ipv6().map(Into::into);
     }
     if let Some(name) = to.strip_suffix(".public") {
         if let Some(id) = lab.instance_by_name(name) {
-            return lab.instances[id].public_ip.map(|p| p.addr);
+            return lab.instances[id].public_ip.map(|p| p.addr.into());
         }
         return lab
             .nat_gateways
             .iter()
             .find(|g| g.name == name)
-            .map(|g| g.public_ip);
+            .map(|g| g.public_ip.into());
     }
     let dns = lab
         .internet
         .hosts
         .iter()
         .find(|h| h.dns.as_deref() == Some(to));
-    dns.map(|h| h.ip).or_else(|| to.parse().ok())
+    dns.map(|h| h.ip.into())
 }
 
 /// Re-reads the scenario copy and applies the difference: hosts whose definition changed are

@@ -3,9 +3,9 @@
 //! security group, and a stable tag per VPC for connection tracking. Built once per `up`,
 //! swapped whole on change.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 
 use crate::scenario::{
     EndpointId, HostId, InstanceId, InternetHostId, Lab, MirrorSessionId, NatGatewayId, PeeringId,
@@ -31,6 +31,7 @@ pub enum CompiledTarget {
     Blackhole,
     Peering(PeeringId),
     InternetGateway,
+    EgressOnlyInternetGateway,
     NatGateway(NatGatewayId),
     GatewayEndpoint(EndpointId),
     /// An instance's interface: a NAT instance or an appliance forwards what arrives.
@@ -46,7 +47,7 @@ pub enum PublicOwner {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CompiledRoute {
-    pub destination: Ipv4Net,
+    pub destination: IpNet,
     pub target: CompiledTarget,
     pub route: RouteRef,
 }
@@ -61,11 +62,14 @@ pub struct Compiled {
     prefixes: Vec<PrefixIndex>,
     /// Every network interface: instances' first (same index), then endpoints'.
     enis: Vec<Eni>,
-    /// Per VPC: which interface holds which private address.
+    /// Per VPC: which interface holds which private IPv4 or IPv6 address.
     pub(super) addresses: Vec<AddrMap<EniId>>,
-    /// Per security group: the private addresses of its members, sorted (SG references match
-    /// these, aws-rules.md §2.2).
-    members: Vec<Vec<Ipv4Addr>>,
+    /// Per security group: the private IPv4 and the IPv6 addresses of its members, sorted
+    /// (SG references match these, aws-rules.md §2.2).
+    members: Vec<Vec<IpAddr>>,
+    /// The IPv6 blocks of the VPCs that have one, and which VPC each is.
+    ipv6_blocks: PrefixIndex,
+    ipv6_block_vpcs: Vec<VpcId>,
     /// Per VPC: a tag derived from its name, so tracked flows survive a recompile that
     /// renumbers VPCs or instances.
     vpc_tags: Vec<u64>,
@@ -94,17 +98,24 @@ impl Compiled {
             .iter()
             .map(|table| {
                 let vpc = &lab.vpcs[table.vpc];
-                let local = vpc.cidrs.iter().enumerate().map(|(i, cidr)| CompiledRoute {
-                    destination: *cidr,
-                    target: CompiledTarget::Local,
-                    route: RouteRef::Local(i),
-                });
+                // The local routes: one per IPv4 block, then the IPv6 block (aws-rules.md §1.3).
+                let local = vpc
+                    .local_blocks()
+                    .enumerate()
+                    .map(|(i, cidr)| CompiledRoute {
+                        destination: cidr,
+                        target: CompiledTarget::Local,
+                        route: RouteRef::Local(i),
+                    });
                 let declared = table.routes.iter().enumerate().map(|(i, r)| CompiledRoute {
                     destination: r.destination,
                     target: match r.target {
                         RouteTarget::Blackhole => CompiledTarget::Blackhole,
                         RouteTarget::Peering(p) => CompiledTarget::Peering(p),
                         RouteTarget::InternetGateway => CompiledTarget::InternetGateway,
+                        RouteTarget::EgressOnlyInternetGateway => {
+                            CompiledTarget::EgressOnlyInternetGateway
+                        }
                         RouteTarget::NatGateway(g) => CompiledTarget::NatGateway(g),
                         RouteTarget::GatewayEndpoint(e) => CompiledTarget::GatewayEndpoint(e),
                         RouteTarget::Instance(i) => CompiledTarget::Instance(i),
@@ -127,9 +138,11 @@ impl Compiled {
         let mut members = vec![Vec::new(); lab.security_groups.len()];
         let mut enis_of_host = vec![Vec::new(); lab.internet.hosts.len()];
         for (id, e) in enis.iter().enumerate() {
-            addresses[e.vpc].insert(e.ip, id);
-            for &g in &e.security_groups {
-                members[g].push(e.ip);
+            for addr in e.addresses() {
+                addresses[e.vpc].insert(addr, id);
+                for &g in &e.security_groups {
+                    members[g].push(addr);
+                }
             }
             if let Some(n) = e.host.checked_sub(lab.instances.len()) {
                 enis_of_host[n].push((e.ip, id));
@@ -152,9 +165,19 @@ impl Compiled {
             public.insert(g.public_ip, PublicOwner::NatGateway(id));
             public_by_private[g.vpc].insert(g.private_ip, g.public_ip);
         }
-        let internet = (0..lab.internet.hosts.len())
-            .map(|n| (lab.internet.hosts[n].ip, lab.internet_host_id(n)))
+        let mut internet = AddrMap::default();
+        for (n, h) in lab.internet.hosts.iter().enumerate() {
+            internet.insert(h.ip, lab.internet_host_id(n));
+            if let Some(v6) = h.ipv6 {
+                internet.insert(v6, lab.internet_host_id(n));
+            }
+        }
+        let mut blocks: Vec<(IpNet, VpcId)> = (lab.vpcs.iter().enumerate())
+            .filter_map(|(id, v)| Some((IpNet::V6(v.ipv6_cidr?), id)))
             .collect();
+        blocks.sort_by_key(|(net, _)| std::cmp::Reverse(net.prefix_len()));
+        let ipv6_blocks = PrefixIndex::new(blocks.iter().map(|(net, _)| *net));
+        let ipv6_block_vpcs = blocks.iter().map(|(_, vpc)| *vpc).collect();
         let nat_tags = lab.nat_gateways.iter().map(|g| name_tag(&g.name)).collect();
         let mut endpoints_of_host = vec![Vec::new(); lab.internet.hosts.len()];
         for (id, e) in lab.endpoints.iter().enumerate() {
@@ -173,6 +196,8 @@ impl Compiled {
             prefixes,
             addresses,
             members,
+            ipv6_blocks,
+            ipv6_block_vpcs,
             vpc_tags,
             public,
             public_by_private,
@@ -192,7 +217,7 @@ impl Compiled {
     }
 
     /// True when `addr` is the private address of a member of security group `group`.
-    pub fn is_member(&self, group: SecurityGroupId, addr: Ipv4Addr) -> bool {
+    pub fn is_member(&self, group: SecurityGroupId, addr: IpAddr) -> bool {
         self.members[group].binary_search(&addr).is_ok()
     }
 
@@ -216,28 +241,40 @@ impl Compiled {
     }
 
     /// Longest-prefix match in one route table.
-    pub fn lookup(&self, table: usize, dst: Ipv4Addr) -> Option<&CompiledRoute> {
+    pub fn lookup(&self, table: usize, dst: IpAddr) -> Option<&CompiledRoute> {
         let found = self.prefixes[table].find(dst)?;
         Some(&self.tables[table][found])
     }
 
     /// The network interface holding `addr` in `vpc`, if any.
-    pub fn eni_at(&self, vpc: VpcId, addr: Ipv4Addr) -> Option<EniId> {
+    pub fn eni_at(&self, vpc: VpcId, addr: IpAddr) -> Option<EniId> {
         self.addresses[vpc].get(addr).copied()
     }
 
     /// The instance holding `addr` in `vpc`, if any.
-    pub fn instance_at(&self, vpc: VpcId, addr: Ipv4Addr) -> Option<InstanceId> {
+    pub fn instance_at(&self, vpc: VpcId, addr: IpAddr) -> Option<InstanceId> {
         self.eni_at(vpc, addr)
             .filter(|&e| e < self.lab.instances.len())
     }
 
-    pub fn vpc_contains(&self, vpc: VpcId, addr: Ipv4Addr) -> bool {
-        self.lab.vpcs[vpc].cidrs.iter().any(|c| c.contains(&addr))
+    /// True when `addr` lies in one of `vpc`'s IPv4 blocks or in its IPv6 block.
+    pub fn vpc_contains(&self, vpc: VpcId, addr: IpAddr) -> bool {
+        let v = &self.lab.vpcs[vpc];
+        match addr {
+            IpAddr::V4(a) => v.cidrs.iter().any(|c| c.contains(&a)),
+            IpAddr::V6(a) => v.ipv6_cidr.is_some_and(|c| c.contains(&a)),
+        }
+    }
+
+    /// The VPC whose IPv6 block holds `addr`, if any (IPv6 addresses are global: the
+    /// internet reaches them untranslated).
+    pub fn vpc_of_ipv6(&self, addr: IpAddr) -> Option<VpcId> {
+        let found = self.ipv6_blocks.find(addr)?;
+        Some(self.ipv6_block_vpcs[found])
     }
 
     /// The instance that owns `addr` in any VPC (for naming a probe's destination).
-    pub fn instance_anywhere(&self, addr: Ipv4Addr) -> Option<InstanceId> {
+    pub fn instance_anywhere(&self, addr: IpAddr) -> Option<InstanceId> {
         let instances = self.lab.instances.len();
         self.addresses
             .iter()
@@ -245,18 +282,18 @@ impl Compiled {
     }
 
     /// Who holds public IPv4 `addr`, if anyone.
-    pub fn public_owner(&self, addr: Ipv4Addr) -> Option<PublicOwner> {
+    pub fn public_owner(&self, addr: IpAddr) -> Option<PublicOwner> {
         self.public.get(addr).copied()
     }
 
     /// The internet host at `addr`, if any.
-    pub fn internet_host_at(&self, addr: Ipv4Addr) -> Option<HostId> {
+    pub fn internet_host_at(&self, addr: IpAddr) -> Option<HostId> {
         self.internet.get(addr).copied()
     }
 
     /// The public IPv4 the internet gateway of `vpc` maps private address `addr` to: an
     /// instance's public IP, or a NAT gateway's Elastic IP.
-    pub fn public_of(&self, vpc: VpcId, addr: Ipv4Addr) -> Option<Ipv4Addr> {
+    pub fn public_of(&self, vpc: VpcId, addr: IpAddr) -> Option<Ipv4Addr> {
         self.public_by_private[vpc].get(addr).copied()
     }
 
@@ -272,6 +309,15 @@ impl Compiled {
         EniTag {
             vpc: self.vpc_tags[e.vpc] ^ name_tag(&e.name),
             addr: self.lab.services[e.service].prefix_list.network(),
+        }
+    }
+
+    /// The connection-tracking identity of the egress-only internet gateway of `vpc`: it
+    /// remembers the flows its VPC opened, so that only their replies come in.
+    pub fn egress_only_tag(&self, vpc: VpcId) -> EniTag {
+        EniTag {
+            vpc: self.vpc_tags[vpc] ^ name_tag("eigw"),
+            addr: Ipv4Addr::UNSPECIFIED,
         }
     }
 

@@ -13,15 +13,20 @@
 //! (it meets the rules again, from whichever side it comes).
 //!
 //! NACLs are stateless and never consult this table.
+//!
+//! IPv4 and IPv6 flows live in two maps of each shard: the IPv4 key stays 20 bytes (a slot of
+//! 36), and IPv6 flows, fewer in the lab's traffic, get a map of their own with full addresses.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use super::nat::NatTable;
 
-use super::proto::{ICMP as PROTO_ICMP, TCP as PROTO_TCP, UDP as PROTO_UDP};
+use super::proto::{
+    ICMP as PROTO_ICMP, ICMPV6 as PROTO_ICMPV6, TCP as PROTO_TCP, UDP as PROTO_UDP,
+};
 use crate::wire::FlowKey;
 
 /// Idle timeouts in seconds (aws-rules.md §2.3 and Appendix A).
@@ -97,6 +102,63 @@ impl std::hash::Hash for TrackKey {
     }
 }
 
+/// An IPv6 flow, as `TrackKey` with full addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TrackKey6 {
+    vpc: [u32; 2],
+    eni: u32,
+    a: u128,
+    b: u128,
+    a_port: u16,
+    b_port: u16,
+    protocol: u8,
+}
+
+impl TrackKey6 {
+    /// As `TrackKey::hash64`, with each address folded to 64 bits by a multiply first.
+    fn hash64(&self) -> u64 {
+        fn folded(x: u64, y: u64) -> u64 {
+            let p = u128::from(x) * u128::from(y);
+            (p as u64) ^ ((p >> 64) as u64)
+        }
+        let fold = |a: u128| folded((a >> 64) as u64 ^ 0x4528_21e6_38d0_1377, a as u64);
+        let w1 = fold(self.a) ^ fold(self.b).rotate_left(32);
+        let w2 =
+            u64::from(self.a_port) << 24 | u64::from(self.b_port) << 8 | u64::from(self.protocol);
+        let h = folded(w1 ^ 0x243f_6a88_85a3_08d3, w2 ^ 0x1319_8a2e_0370_7344);
+        folded(h, 0xa409_3822_299f_31d0)
+    }
+}
+
+impl std::hash::Hash for TrackKey6 {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash64());
+    }
+}
+
+/// A flow of either family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AnyKey {
+    V4(TrackKey),
+    V6(TrackKey6),
+}
+
+impl AnyKey {
+    fn hash64(&self) -> u64 {
+        match self {
+            AnyKey::V4(k) => k.hash64(),
+            AnyKey::V6(k) => k.hash64(),
+        }
+    }
+
+    fn protocol(&self) -> u8 {
+        match self {
+            AnyKey::V4(k) => k.protocol,
+            AnyKey::V6(k) => k.protocol,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     /// Seconds since the caller's epoch (saturating: 136 years fit).
@@ -157,7 +219,7 @@ impl Entry {
             (PROTO_TCP, false) => timeout::TCP_UNANSWERED,
             (PROTO_UDP, true) => timeout::UDP_STREAM,
             (PROTO_UDP, false) => timeout::UDP,
-            (PROTO_ICMP, _) => timeout::ICMP,
+            (PROTO_ICMP | PROTO_ICMPV6, _) => timeout::ICMP,
             _ => timeout::OTHER,
         }
     }
@@ -194,12 +256,75 @@ impl std::hash::Hasher for FlowHasher {
     }
 }
 
-type FlowMap = HashMap<TrackKey, Entry, std::hash::BuildHasherDefault<FlowHasher>>;
+type FlowMap<K> = HashMap<K, Entry, std::hash::BuildHasherDefault<FlowHasher>>;
 
 struct Shard {
-    map: FlowMap,
+    map: FlowMap<TrackKey>,
+    map6: FlowMap<TrackKey6>,
     /// When this shard was last purged of idle entries because it was full.
     purged_at: u64,
+}
+
+impl Shard {
+    fn new(per_shard: usize) -> Shard {
+        // Twice the limit: with deletions, hashbrown rehashes in place (no allocation) as
+        // long as the table is at most half full.
+        Shard {
+            map: FlowMap::with_capacity_and_hasher(per_shard * 2, Default::default()),
+            map6: FlowMap::with_capacity_and_hasher(ipv6_limit(per_shard) * 2, Default::default()),
+            purged_at: 0,
+        }
+    }
+
+    fn get(&self, k: &AnyKey) -> Option<&Entry> {
+        match k {
+            AnyKey::V4(k) => self.map.get(k),
+            AnyKey::V6(k) => self.map6.get(k),
+        }
+    }
+
+    fn get_mut(&mut self, k: &AnyKey) -> Option<&mut Entry> {
+        match k {
+            AnyKey::V4(k) => self.map.get_mut(k),
+            AnyKey::V6(k) => self.map6.get_mut(k),
+        }
+    }
+
+    fn remove(&mut self, k: &AnyKey) {
+        match k {
+            AnyKey::V4(k) => self.map.remove(k),
+            AnyKey::V6(k) => self.map6.remove(k),
+        };
+    }
+
+    fn insert(&mut self, k: AnyKey, entry: Entry) {
+        match k {
+            AnyKey::V4(k) => self.map.insert(k, entry),
+            AnyKey::V6(k) => self.map6.insert(k, entry),
+        };
+    }
+
+    /// True when the map `k` goes to holds its limit and not `k`.
+    fn full_for(&self, k: &AnyKey, per_shard: usize) -> bool {
+        match k {
+            AnyKey::V4(k) => self.map.len() >= per_shard && !self.map.contains_key(k),
+            AnyKey::V6(k) => self.map6.len() >= ipv6_limit(per_shard) && !self.map6.contains_key(k),
+        }
+    }
+
+    fn forget_idle(&mut self, now: u64) {
+        self.map.retain(|k, e| !e.expired(k.protocol, now));
+        self.map6.retain(|k, e| !e.expired(k.protocol, now));
+    }
+
+    fn len(&self) -> usize {
+        self.map.len() + self.map6.len()
+    }
+}
+
+/// IPv6 flows a shard keeps: a quarter of the IPv4 limit.
+fn ipv6_limit(per_shard: usize) -> usize {
+    (per_shard / 4).max(1)
 }
 
 /// The tracked flows of every interface of a lab.
@@ -210,15 +335,15 @@ pub struct Conntrack {
     nat: NatTable,
 }
 
-/// The canonical form of `key` and whether the packet goes from `a` to `b`.
-fn canonical(key: &FlowKey) -> (u32, u16, u32, u16, bool) {
-    let (s, d) = (u32::from(key.src), u32::from(key.dst));
-    if key.protocol == PROTO_ICMP {
-        // Echo: the requester is `a` (the identifier is the same both ways); a reply (type 0)
-        // goes from b to a. Other ICMP is tracked by addresses, lower first.
-        return match key.icmp_type {
-            8 => (s, key.src_port, d, key.dst_port, true),
-            0 => (d, key.dst_port, s, key.src_port, false),
+/// The canonical form of a flow between addresses `s` and `d` (of one family) and whether the
+/// packet goes from `a` to `b`.
+fn canonical<A: Ord + Copy>(key: &FlowKey, s: A, d: A) -> (A, u16, A, u16, bool) {
+    if key.is_icmp() {
+        // Echo: the requester is `a` (the identifier is the same both ways); a reply goes from
+        // b to a. Other ICMP is tracked by addresses, lower first.
+        return match (key.is_echo(), key.is_echo_request()) {
+            (true, true) => (s, key.src_port, d, key.dst_port, true),
+            (true, false) => (d, key.dst_port, s, key.src_port, false),
             _ if s <= d => (s, 0, d, 0, true),
             _ => (d, 0, s, 0, false),
         };
@@ -230,18 +355,46 @@ fn canonical(key: &FlowKey) -> (u32, u16, u32, u16, bool) {
     }
 }
 
-fn track_key(eni: EniTag, key: &FlowKey) -> (TrackKey, bool) {
-    let (a, a_port, b, b_port, forward) = canonical(key);
-    let k = TrackKey {
-        vpc: [(eni.vpc >> 32) as u32, eni.vpc as u32],
-        eni: u32::from(eni.addr),
-        a,
-        b,
-        a_port,
-        b_port,
-        protocol: key.protocol,
-    };
-    (k, forward)
+fn track_key(eni: EniTag, key: &FlowKey) -> (AnyKey, bool) {
+    let vpc = [(eni.vpc >> 32) as u32, eni.vpc as u32];
+    let eni_addr = u32::from(eni.addr);
+    match (key.src, key.dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            let (a, a_port, b, b_port, forward) = canonical(key, u32::from(s), u32::from(d));
+            let k = TrackKey {
+                vpc,
+                eni: eni_addr,
+                a,
+                b,
+                a_port,
+                b_port,
+                protocol: key.protocol,
+            };
+            (AnyKey::V4(k), forward)
+        }
+        (s, d) => {
+            let (a, a_port, b, b_port, forward) = canonical(key, wide(s), wide(d));
+            let k = TrackKey6 {
+                vpc,
+                eni: eni_addr,
+                a,
+                b,
+                a_port,
+                b_port,
+                protocol: key.protocol,
+            };
+            (AnyKey::V6(k), forward)
+        }
+    }
+}
+
+/// An address as 128 bits (IPv4 mapped, for a packet that mixes families, which no host
+/// sends but a key must still hold).
+fn wide(addr: IpAddr) -> u128 {
+    match addr {
+        IpAddr::V4(a) => u128::from(a.to_ipv6_mapped()),
+        IpAddr::V6(a) => u128::from(a),
+    }
 }
 
 fn secs(now: Duration) -> u64 {
@@ -254,17 +407,7 @@ impl Conntrack {
         let shards = shards.max(1);
         Conntrack {
             shards: (0..shards)
-                .map(|_| {
-                    Mutex::new(Shard {
-                        // Twice the limit: with deletions, hashbrown rehashes in place (no
-                        // allocation) as long as the table is at most half full.
-                        map: FlowMap::with_capacity_and_hasher(
-                            per_shard.max(1) * 2,
-                            Default::default(),
-                        ),
-                        purged_at: 0,
-                    })
-                })
+                .map(|_| Mutex::new(Shard::new(per_shard.max(1))))
                 .collect(),
             per_shard: per_shard.max(1),
             nat: NatTable::new(shards, per_shard),
@@ -286,7 +429,7 @@ impl Conntrack {
         Conntrack::new(1, 16)
     }
 
-    fn shard(&self, k: &TrackKey) -> &Mutex<Shard> {
+    fn shard(&self, k: &AnyKey) -> &Mutex<Shard> {
         // Bits 20..52 of the hash: the map's buckets use the low bits and its tags the top 7.
         let mix = (k.hash64() >> 20) as u32;
         // mix × shards / 2³²: an index below `shards` without a division.
@@ -294,7 +437,7 @@ impl Conntrack {
         &self.shards[index as usize]
     }
 
-    fn lock(&self, k: &TrackKey) -> std::sync::MutexGuard<'_, Shard> {
+    fn lock(&self, k: &AnyKey) -> std::sync::MutexGuard<'_, Shard> {
         // A panic while holding a shard leaves plain data behind; keep using it.
         self.shard(k).lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -307,19 +450,20 @@ impl Conntrack {
         let now = secs(now);
         let (k, forward) = track_key(eni, key);
         let mut shard = self.lock(&k);
-        let Some(entry) = shard.map.get_mut(&k) else {
+        let protocol = k.protocol();
+        let Some(entry) = shard.get_mut(&k) else {
             return false;
         };
-        let new_syn = k.protocol == PROTO_TCP && key.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN;
-        if entry.expired(k.protocol, now) || (new_syn && entry.closed()) {
-            shard.map.remove(&k);
+        let new_syn = protocol == PROTO_TCP && key.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN;
+        if entry.expired(protocol, now) || (new_syn && entry.closed()) {
+            shard.remove(&k);
             return false;
         }
         entry.last_seen = stamp(now);
         if forward != entry.from_a {
             entry.answered = true;
         }
-        if k.protocol == PROTO_TCP {
+        if protocol == PROTO_TCP {
             entry.note_tcp_flags(key.tcp_flags, forward);
         }
         true
@@ -331,9 +475,8 @@ impl Conntrack {
         let (k, _) = track_key(eni, quoted);
         let shard = self.lock(&k);
         shard
-            .map
             .get(&k)
-            .is_some_and(|e| !e.expired(k.protocol, secs(now)))
+            .is_some_and(|e| !e.expired(k.protocol(), secs(now)))
     }
 
     /// Starts tracking `key` at `eni`. Returns false when the shard is full of live flows (the
@@ -342,21 +485,21 @@ impl Conntrack {
         let now = secs(now);
         let (k, forward) = track_key(eni, key);
         let mut shard = self.lock(&k);
-        if shard.map.len() >= self.per_shard && !shard.map.contains_key(&k) {
+        if shard.full_for(&k, self.per_shard) {
             if shard.purged_at == now {
                 return false;
             }
             shard.purged_at = now;
-            shard.map.retain(|k, e| !e.expired(k.protocol, now));
-            if shard.map.len() >= self.per_shard {
+            shard.forget_idle(now);
+            if shard.full_for(&k, self.per_shard) {
                 return false;
             }
         }
         let mut entry = Entry::new(now, forward);
-        if k.protocol == PROTO_TCP {
+        if k.protocol() == PROTO_TCP {
             entry.note_tcp_flags(key.tcp_flags, forward);
         }
-        shard.map.insert(k, entry);
+        shard.insert(k, entry);
         true
     }
 
@@ -366,8 +509,8 @@ impl Conntrack {
         let mut live = 0;
         for shard in self.shards.iter() {
             let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
-            shard.map.retain(|k, e| !e.expired(k.protocol, now));
-            live += shard.map.len();
+            shard.forget_idle(now);
+            live += shard.len();
         }
         live
     }
@@ -376,7 +519,7 @@ impl Conntrack {
     pub fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).map.len())
+            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len())
             .sum()
     }
 

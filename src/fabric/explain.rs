@@ -4,7 +4,7 @@
 //! groups by state (as a real reply does) while still meeting the NACLs and route tables.
 
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::scenario::{HostId, InstanceId, MirrorSessionId, Probe};
@@ -67,9 +67,11 @@ pub struct Explanation {
     pub reply: Option<Leg>,
 }
 
-/// The header a probe of this kind carries (ephemeral source port 40000, echo id 1).
-pub fn probe_key(src: Ipv4Addr, dst: Ipv4Addr, probe: Probe, port: u16) -> FlowKey {
+/// The header a probe of this kind carries (ephemeral source port 40000, echo id 1; an
+/// ICMPv6 echo between IPv6 addresses).
+pub fn probe_key(src: IpAddr, dst: IpAddr, probe: Probe, port: u16) -> FlowKey {
     let (protocol, src_port, dst_port, icmp_type, tcp_flags) = match probe {
+        Probe::Icmp if dst.is_ipv6() => (58, 1, 1, 128, 0),
         Probe::Icmp => (1, 1, 1, 8, 0),
         Probe::Tcp | Probe::Http => (6, 40000, port, 0, 0x02),
         Probe::Udp => (17, 40000, port, 0, 0),

@@ -2,11 +2,12 @@
 //! NAT both ways, a NAT gateway's source NAT and its refusal of inbound initiation, and every
 //! drop code of the edge.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::Duration;
 
+use super::test_support::*;
 use super::*;
-use crate::scenario::{load_str, HostId};
+use crate::scenario::load_str;
 use crate::wire::FlowKey;
 
 const LAB: &str = r#"
@@ -56,42 +57,7 @@ fn lab() -> Compiled {
     Compiled::new(load_str(LAB, "edge.yaml").unwrap_or_else(|e| panic!("{e}")))
 }
 
-fn host(lab: &Compiled, name: &str) -> HostId {
-    lab.lab
-        .host_by_name(name)
-        .unwrap_or_else(|| panic!("no host {name}"))
-}
-
-fn tcp(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, flags: u8) -> FlowKey {
-    FlowKey {
-        src: src.into(),
-        dst: dst.into(),
-        protocol: 6,
-        src_port: sport,
-        dst_port: dport,
-        icmp_type: 0,
-        icmp_code: 0,
-        tcp_flags: flags,
-    }
-}
-
-/// One packet from `from`: the outcome and the header as delivered.
-fn send(lab: &Compiled, flows: &Conntrack, from: &str, key: FlowKey) -> (Outcome, FlowKey) {
-    let d = decide_packet(
-        lab,
-        flows,
-        Duration::ZERO,
-        host(lab, from),
-        &key,
-        None,
-        &mut (),
-    );
-    (d.outcome, d.delivered)
-}
-
 const EX: [u8; 4] = [198, 51, 100, 10];
-const SYN: u8 = 0x02;
-const SYN_ACK: u8 = 0x12;
 
 #[test]
 fn the_internet_gateway_translates_one_to_one_both_ways() {
@@ -101,7 +67,7 @@ fn the_internet_gateway_translates_one_to_one_both_ways() {
     // In: the destination public IP becomes the private address; the SG allows tcp/80.
     let (out, got) = send(&l, &flows, "ex", tcp(EX, 5000, public.octets(), 80, SYN));
     assert_eq!(out, Outcome::Deliver(host(&l, "web")));
-    assert_eq!(got.dst, Ipv4Addr::new(10, 0, 0, 10));
+    assert_eq!(got.dst, IpAddr::from([10, 0, 0, 10]));
     // The reply leaves from the private address and reaches the internet from the public one.
     let (out, got) = send(
         &l,
@@ -110,7 +76,7 @@ fn the_internet_gateway_translates_one_to_one_both_ways() {
         tcp([10, 0, 0, 10], 80, EX, 5000, SYN_ACK),
     );
     assert_eq!(out, Outcome::Deliver(host(&l, "ex")));
-    assert_eq!((got.src, got.dst), (public, Ipv4Addr::from(EX)));
+    assert_eq!((got.src, got.dst), (IpAddr::from(public), IpAddr::from(EX)));
 }
 
 #[test]
@@ -162,7 +128,7 @@ fn a_nat_gateway_translates_the_source_and_only_replies_come_back() {
     let (out, got) = send(&l, &flows, "app", tcp([10, 0, 1, 10], 40000, EX, 80, SYN));
     assert_eq!(out, Outcome::Deliver(host(&l, "ex")));
     // Two translations: the NAT gateway's own address, then its Elastic IP at the gateway.
-    assert_eq!((got.src, got.src_port), (gw.public_ip, 40000));
+    assert_eq!((got.src, got.src_port), (IpAddr::from(gw.public_ip), 40000));
     let d = decide_packet(
         &l,
         &flows,
@@ -182,7 +148,7 @@ fn a_nat_gateway_translates_the_source_and_only_replies_come_back() {
     assert_eq!(out, Outcome::Deliver(host(&l, "app")));
     assert_eq!(
         (back.dst, back.dst_port),
-        (Ipv4Addr::new(10, 0, 1, 10), 40000)
+        (IpAddr::from([10, 0, 1, 10]), 40000)
     );
     // Nothing opens a connection in: another port of the Elastic IP maps to nothing.
     let knock = tcp(EX, 5000, gw.public_ip.octets(), 22, SYN);
@@ -303,7 +269,7 @@ fn an_interface_endpoint_is_an_address_with_a_security_group_that_only_answers()
     let eni = l.lab.endpoints[0].interfaces[0].private_ip;
     assert_eq!(
         eni,
-        Ipv4Addr::new(10, 0, 2, 4),
+        IpAddr::from([10, 0, 2, 4]),
         "the subnet's first free address"
     );
     let request = tcp([10, 0, 1, 10], 40000, eni.octets(), 80, SYN);

@@ -3,7 +3,7 @@
 //! allocation; the caller owns the copy's buffer and decides the copy with
 //! `decide_mirror_copy`.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use crate::scenario::{InstanceId, MirrorRule, MirrorSessionId};
 use crate::wire::{encapsulate, FlowKey, Vxlan, PROTO_UDP, VXLAN_PORT};
@@ -95,8 +95,8 @@ pub fn write_copy(
         source: s.source,
         target,
         key: FlowKey {
-            src,
-            dst,
+            src: src.into(),
+            dst: dst.into(),
             protocol: PROTO_UDP,
             src_port,
             dst_port: VXLAN_PORT,
@@ -107,22 +107,38 @@ pub fn write_copy(
     }
 }
 
-/// A fixed, locally administered MAC for an address (`02:00:` and its four octets), so the
-/// inner frame names each end the same way in every capture.
-pub fn mac(addr: Ipv4Addr) -> [u8; 6] {
-    let [a, b, c, d] = addr.octets();
+/// A fixed, locally administered MAC for an address (`02:00:` and its last four octets), so
+/// the inner frame names each end the same way in every capture.
+pub fn mac(addr: IpAddr) -> [u8; 6] {
+    let [a, b, c, d] = match addr {
+        IpAddr::V4(v4) => v4.octets(),
+        IpAddr::V6(v6) => {
+            let o = v6.octets();
+            [o[12], o[13], o[14], o[15]]
+        }
+    };
     [0x02, 0x00, a, b, c, d]
+}
+
+/// An address's octets, 4 or 16 of them, without allocating.
+fn octets(addr: IpAddr) -> impl Iterator<Item = u8> {
+    let (bytes, len) = match addr {
+        IpAddr::V4(v4) => {
+            let mut b = [0u8; 16];
+            b[..4].copy_from_slice(&v4.octets());
+            (b, 4)
+        }
+        IpAddr::V6(v6) => (v6.octets(), 16),
+    };
+    bytes.into_iter().take(len)
 }
 
 /// The outer UDP source port: a hash of the inner flow in 49152-65535, as VXLAN senders pick
 /// it (RFC 7348 §5) so that one flow's copies keep one path and flows spread over several.
 fn flow_port(key: &FlowKey) -> u16 {
     let mut hash: u32 = 0x811c_9dc5;
-    let bytes = key
-        .src
-        .octets()
-        .into_iter()
-        .chain(key.dst.octets())
+    let bytes = octets(key.src)
+        .chain(octets(key.dst))
         .chain([key.protocol])
         .chain(key.src_port.to_be_bytes())
         .chain(key.dst_port.to_be_bytes());
@@ -284,8 +300,8 @@ traffic_mirroring:
         assert_eq!(
             copy.key,
             FlowKey {
-                src: Ipv4Addr::new(10, 0, 1, 10),
-                dst: Ipv4Addr::new(10, 0, 1, 21),
+                src: IpAddr::from([10, 0, 1, 10]),
+                dst: IpAddr::from([10, 0, 1, 21]),
                 protocol: 17,
                 src_port: udp.source_port(),
                 dst_port: 4789,
@@ -455,8 +471,8 @@ traffic_mirroring:
             l.lab.instance_by_name("src").unwrap(),
         );
         let probe = crate::fabric::probe_key(
-            l.lab.instances[from].private_ip,
-            l.lab.instances[to].private_ip,
+            l.lab.instances[from].private_ip.into(),
+            l.lab.instances[to].private_ip.into(),
             crate::scenario::Probe::Tcp,
             80,
         );

@@ -17,13 +17,19 @@ mod verdict;
 #[cfg(test)]
 mod internet_tests;
 #[cfg(test)]
+mod ipv6_tests;
+#[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod untracked_tests;
 
 /// IANA protocol numbers the rules and the tracking treat specially (the wire layer's).
 pub mod proto {
-    pub use crate::wire::{PROTO_ICMP as ICMP, PROTO_TCP as TCP, PROTO_UDP as UDP};
+    pub use crate::wire::{
+        PROTO_ICMP as ICMP, PROTO_ICMPV6 as ICMPV6, PROTO_TCP as TCP, PROTO_UDP as UDP,
+    };
 }
 
 pub use compiled::{Compiled, CompiledRoute, RouteRef};

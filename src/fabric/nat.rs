@@ -4,7 +4,7 @@
 //! front, like connection tracking, so the packet path neither allocates nor meets one lock.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -50,7 +50,7 @@ impl Outbound {
 struct DestKey {
     gateway: u64,
     protocol: u8,
-    remote: Ipv4Addr,
+    remote: IpAddr,
     remote_port: u16,
 }
 
@@ -70,9 +70,9 @@ impl DestKey {
 struct OutKey {
     gateway: u64,
     protocol: u8,
-    inside: Ipv4Addr,
+    inside: IpAddr,
     inside_port: u16,
-    remote: Ipv4Addr,
+    remote: IpAddr,
     remote_port: u16,
 }
 
@@ -82,13 +82,13 @@ struct BackKey {
     gateway: u64,
     protocol: u8,
     port: u16,
-    remote: Ipv4Addr,
+    remote: IpAddr,
     remote_port: u16,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Mapping {
-    inside: Ipv4Addr,
+    inside: IpAddr,
     inside_port: u16,
     port: u16,
     /// Milliseconds since the epoch of `now` when the flow was last seen.
@@ -107,6 +107,17 @@ struct Shard {
 /// The translations of every NAT gateway of a lab.
 pub struct NatTable {
     shards: Box<[Mutex<Shard>]>,
+}
+
+/// Some bits of an address for picking a shard.
+fn addr_bits(addr: IpAddr) -> u64 {
+    match addr {
+        IpAddr::V4(a) => u64::from(u32::from(a)),
+        IpAddr::V6(a) => {
+            let a = u128::from(a);
+            (a >> 64) as u64 ^ a as u64
+        }
+    }
 }
 
 /// The ports of a flow for translation: ICMP echo uses its identifier inside and no port
@@ -149,11 +160,11 @@ impl NatTable {
         &self,
         gateway: u64,
         protocol: u8,
-        remote: Ipv4Addr,
+        remote: IpAddr,
         remote_port: u16,
     ) -> MutexGuard<'_, Shard> {
         let mix = (gateway
-            ^ u64::from(u32::from(remote))
+            ^ addr_bits(remote)
             ^ (u64::from(remote_port) << 32)
             ^ u64::from(protocol) << 48)
             .wrapping_mul(0x9e37_79b9_7f4a_7c15);
@@ -224,7 +235,7 @@ impl NatTable {
     }
 
     /// The inside address and port a reply `key` (to the gateway's address) belongs to.
-    pub fn inbound(&self, gateway: u64, key: &FlowKey, now: Duration) -> Option<(Ipv4Addr, u16)> {
+    pub fn inbound(&self, gateway: u64, key: &FlowKey, now: Duration) -> Option<(IpAddr, u16)> {
         let now = millis(now);
         let remote_port = if key.protocol == PROTO_ICMP {
             0
@@ -468,7 +479,7 @@ mod tests {
         let nat = NatTable::new(1, 60_000);
         let t = Duration::ZERO;
         for i in 0..CONNECTIONS_PER_DESTINATION {
-            let inside = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 0, 0, 0)) + i);
+            let inside = std::net::Ipv4Addr::from(0x0a00_0000 + i);
             let k = key(inside.octets(), 40000, [198, 51, 100, 10], 443, PROTO_TCP);
             assert!(nat.outbound(GW, &k, t).port().is_some(), "connection {i}");
         }

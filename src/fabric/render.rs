@@ -14,6 +14,7 @@ pub(super) fn render_leg(out: &mut String, lab: &Compiled, title: &str, leg: &Le
     let k = &leg.key;
     let what = match k.protocol {
         1 => format!("icmp type {}", k.icmp_type),
+        58 => format!("icmpv6 type {}", k.icmp_type),
         6 => format!("tcp {}:{} -> {}:{}", k.src, k.src_port, k.dst, k.dst_port),
         17 => format!("udp {}:{} -> {}:{}", k.src, k.src_port, k.dst, k.dst_port),
         p => format!("protocol {p}"),
@@ -70,7 +71,7 @@ fn translate(key: &mut FlowKey, hop: &Hop) {
                 Direction::Outbound => (key.src, key.src_port) = to,
                 Direction::Inbound => (key.dst, key.dst_port) = to,
             }
-            if key.protocol == 1 {
+            if key.is_icmp() {
                 (key.src_port, key.dst_port) = (to.1, to.1);
             }
         }
@@ -111,7 +112,13 @@ fn describe(lab: &Compiled, key: &FlowKey, hop: &Hop) -> String {
                 " (main)"
             };
             let (dest, target) = match route {
-                RouteRef::Local(i) => (l.vpcs[t.vpc].cidrs[i].to_string(), "local".to_string()),
+                RouteRef::Local(i) => {
+                    let block = l.vpcs[t.vpc].local_blocks().nth(i);
+                    (
+                        block.map(|b| b.to_string()).unwrap_or_default(),
+                        "local".to_string(),
+                    )
+                }
                 RouteRef::Declared(i) => {
                     let r = &t.routes[i];
                     let target = match r.target {
@@ -121,6 +128,9 @@ fn describe(lab: &Compiled, key: &FlowKey, hop: &Hop) -> String {
                         }
                         crate::scenario::RouteTarget::InternetGateway => {
                             format!("igw:{}", l.vpcs[t.vpc].name)
+                        }
+                        crate::scenario::RouteTarget::EgressOnlyInternetGateway => {
+                            format!("eigw:{}", l.vpcs[t.vpc].name)
                         }
                         crate::scenario::RouteTarget::NatGateway(g) => {
                             format!("nat:{}", l.nat_gateways[g].name)
@@ -307,11 +317,26 @@ fn describe(lab: &Compiled, key: &FlowKey, hop: &Hop) -> String {
         } => {
             let name = &l.vpcs[vpc].name;
             match direction {
+                _ if from == to => format!(
+                    "internet gateway igw:{name}: IPv6 {} {from}, untranslated (IPv6 addresses are global)",
+                    if direction == Direction::Outbound { "from" } else { "to" }
+                ),
                 Direction::Outbound => format!(
                     "internet gateway igw:{name}: source {from} -> public {to} (1:1 NAT; the instance never sees its public IP)"
                 ),
                 Direction::Inbound => format!(
                     "internet gateway igw:{name}: destination public {from} -> private {to} (1:1 NAT)"
+                ),
+            }
+        }
+        Hop::EgressOnlyInternetGateway { vpc, direction } => {
+            let name = &l.vpcs[vpc].name;
+            match direction {
+                Direction::Outbound => format!(
+                    "egress-only internet gateway eigw:{name}: IPv6 out, untranslated; the flow is remembered so its replies may come back"
+                ),
+                Direction::Inbound => format!(
+                    "egress-only internet gateway eigw:{name}: the reply of a flow opened from inside"
                 ),
             }
         }
@@ -385,6 +410,7 @@ pub(super) fn component(lab: &Compiled, hop: &Hop) -> Option<String> {
             Some(format!("host:{}", l.internet.hosts[n].name))
         }
         Hop::InternetGateway { vpc, .. } => Some(format!("igw:{}", l.vpcs[vpc].name)),
+        Hop::EgressOnlyInternetGateway { vpc, .. } => Some(format!("eigw:{}", l.vpcs[vpc].name)),
         Hop::NatGateway { gateway, .. } => Some(format!("nat:{}", l.nat_gateways[gateway].name)),
         Hop::GatewayEndpoint { endpoint, .. } => {
             Some(format!("vpce:{}", l.endpoints[endpoint].name))
@@ -397,6 +423,7 @@ pub(super) fn component(lab: &Compiled, hop: &Hop) -> Option<String> {
 fn packet_words(k: &FlowKey, direction: Direction) -> String {
     let what = match k.protocol {
         1 => format!("icmp type {} code {}", k.icmp_type, k.icmp_code),
+        58 => format!("icmpv6 type {} code {}", k.icmp_type, k.icmp_code),
         6 => format!("tcp/{}", k.dst_port),
         17 => format!("udp/{}", k.dst_port),
         p => format!("protocol {p}"),

@@ -1,9 +1,9 @@
 //! Security group and network ACL rule matching (aws-rules.md §2.2, §2.4): pure functions over
 //! the compiled lab and a packet's header. No state: connection tracking is in `conntrack`.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
-use super::proto::{ICMP as PROTO_ICMP, TCP as PROTO_TCP, UDP as PROTO_UDP};
+use super::proto::{TCP as PROTO_TCP, UDP as PROTO_UDP};
 use crate::scenario::{AclRule, NetworkAcl, Protocol, SecurityGroupId, SgPeer};
 use crate::wire::FlowKey;
 
@@ -25,7 +25,7 @@ fn matches_packet(
     if !ports.contains(key.dst_port) {
         return false;
     }
-    if key.protocol == PROTO_ICMP {
+    if key.is_icmp() {
         icmp_type.is_none_or(|t| t == key.icmp_type) && icmp_code.is_none_or(|c| c == key.icmp_code)
     } else {
         true
@@ -34,7 +34,7 @@ fn matches_packet(
 
 /// The address at the other end of the packet, as a rule of `direction` sees it: the source
 /// of an inbound packet, the destination of an outbound one.
-pub fn remote(direction: Direction, key: &FlowKey) -> Ipv4Addr {
+pub fn remote(direction: Direction, key: &FlowKey) -> IpAddr {
     match direction {
         Direction::Inbound => key.src,
         Direction::Outbound => key.dst,

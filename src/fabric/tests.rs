@@ -1,7 +1,7 @@
 //! Tier 1: the decision function on small labs, no root. Every drop code is produced here,
 //! and the stateful/stateless behaviour of security groups and NACLs is shown on a virtual clock.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use super::*;
@@ -101,13 +101,13 @@ fn host(lab: &Compiled, name: &str) -> InstanceId {
         .unwrap_or_else(|| panic!("no host {name}"))
 }
 
-fn ip(lab: &Compiled, name: &str) -> Ipv4Addr {
-    lab.lab.instances[host(lab, name)].private_ip
+fn ip(lab: &Compiled, name: &str) -> IpAddr {
+    lab.lab.instances[host(lab, name)].private_ip.into()
 }
 
 use crate::scenario::InstanceId;
 
-fn tcp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, flags: u8) -> FlowKey {
+fn tcp(src: IpAddr, sport: u16, dst: IpAddr, dport: u16, flags: u8) -> FlowKey {
     FlowKey {
         src,
         dst,
@@ -120,7 +120,7 @@ fn tcp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, flags: u8) -> FlowK
     }
 }
 
-fn udp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16) -> FlowKey {
+fn udp(src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> FlowKey {
     FlowKey {
         protocol: 17,
         tcp_flags: 0,
@@ -128,7 +128,7 @@ fn udp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16) -> FlowKey {
     }
 }
 
-fn ping(src: Ipv4Addr, dst: Ipv4Addr) -> FlowKey {
+fn ping(src: IpAddr, dst: IpAddr) -> FlowKey {
     FlowKey {
         src,
         dst,
@@ -209,7 +209,7 @@ fn acl_hops(hops: &[Hop]) -> Vec<(String, Direction, AclRuleRef, bool)> {
 #[test]
 fn no_route_to_destination() {
     let l = lab();
-    let (out, _) = once(&l, "o1", ping(ip(&l, "o1"), Ipv4Addr::new(192, 0, 2, 1)));
+    let (out, _) = once(&l, "o1", ping(ip(&l, "o1"), IpAddr::from([192, 0, 2, 1])));
     assert_eq!(dropped(out), Some(DropCode::NoRouteToDestination));
 }
 
@@ -245,7 +245,7 @@ fn pcx_requires_address_in_vpc_cidr() {
 #[test]
 fn eni_source_dest_check_restriction() {
     let l = lab();
-    let spoofed = ping(Ipv4Addr::new(10, 0, 1, 99), ip(&l, "s2"));
+    let spoofed = ping(IpAddr::from([10, 0, 1, 99]), ip(&l, "s2"));
     let (out, hops) = once(&l, "o1", spoofed);
     assert_eq!(dropped(out), Some(DropCode::EniSourceDestCheckRestriction));
     assert_eq!(hops, vec![Hop::SourceEni(host(&l, "o1"))]);
@@ -254,15 +254,16 @@ fn eni_source_dest_check_restriction() {
 #[test]
 fn no_possible_destination() {
     let l = lab();
-    let (out, _) = once(&l, "o1", ping(ip(&l, "o1"), Ipv4Addr::new(10, 0, 2, 77)));
+    let (out, _) = once(&l, "o1", ping(ip(&l, "o1"), IpAddr::from([10, 0, 2, 77])));
     assert_eq!(dropped(out), Some(DropCode::NoPossibleDestination));
 }
 
 #[test]
 fn unsupported_packet() {
-    let mut v6 = vec![0u8; 40];
+    let mut v6 = vec![0u8; 39];
     v6[0] = 0x60;
     assert_eq!(read_packet(&v6), Err(DropCode::UnsupportedPacket));
+    assert_eq!(read_packet(&[0x50; 40]), Err(DropCode::UnsupportedPacket));
     assert_eq!(read_packet(&[0x45; 8]), Err(DropCode::UnsupportedPacket));
 }
 
@@ -335,8 +336,8 @@ fn every_drop_code_has_a_name_a_meaning_and_a_test_above() {
             "counters index by discriminant"
         );
     }
-    // The internet edge's codes are produced in internet_tests.rs.
-    assert_eq!(DropCode::ALL.len(), 18);
+    // The internet edge's codes are produced in internet_tests.rs, IPv6's in ipv6_tests.rs.
+    assert_eq!(DropCode::ALL.len(), 19);
 }
 
 // ---- security groups ----
@@ -734,9 +735,9 @@ fn read_packet_finds_the_header_an_icmp_error_quotes() {
     assert_eq!(
         (q.src, q.src_port, q.dst, q.dst_port),
         (
-            Ipv4Addr::new(192, 0, 2, 1),
+            IpAddr::from([192, 0, 2, 1]),
             5000,
-            Ipv4Addr::new(198, 51, 100, 2),
+            IpAddr::from([198, 51, 100, 2]),
             9
         )
     );

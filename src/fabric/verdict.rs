@@ -1,6 +1,6 @@
 //! What a decision returns: the outcome, the AWS explanation code of a drop, and the hops taken.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use crate::scenario::{
     EndpointId, InstanceId, InternetHostId, NatGatewayId, NetworkAclId, PeeringId, RouteTableId,
@@ -22,7 +22,7 @@ pub enum DropCode {
     EniSourceDestCheckRestriction,
     /// The destination is inside the VPC but no interface holds that address.
     NoPossibleDestination,
-    /// Not an IPv4 packet, or too short to read.
+    /// Not an IP packet, too short to read, or of a kind the component does not carry.
     UnsupportedPacket,
     /// No rule of the security groups of the interface allows the packet (and it is not part
     /// of a tracked connection).
@@ -51,10 +51,13 @@ pub enum DropCode {
     VpceGatewayProtocolRestriction,
     /// An interface endpoint only answers: it cannot open connections into its VPC.
     VpceIntraVpcTraffic,
+    /// Lab code (Reachability Analyzer names none): an egress-only internet gateway lets in
+    /// only replies to IPv6 flows its VPC opened (aws-rules.md §3.4).
+    EigwNoInboundInitiation,
 }
 
 impl DropCode {
-    pub const ALL: [DropCode; 18] = [
+    pub const ALL: [DropCode; 19] = [
         DropCode::NoRouteToDestination,
         DropCode::BadStateRoute,
         DropCode::PcxRequiresAddressInVpcCidr,
@@ -73,6 +76,7 @@ impl DropCode {
         DropCode::NoPath,
         DropCode::VpceGatewayProtocolRestriction,
         DropCode::VpceIntraVpcTraffic,
+        DropCode::EigwNoInboundInitiation,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -97,6 +101,7 @@ impl DropCode {
             DropCode::NoPath => "NO_PATH",
             DropCode::VpceGatewayProtocolRestriction => "VPCE_GATEWAY_PROTOCOL_RESTRICTION",
             DropCode::VpceIntraVpcTraffic => "VPCE_INTRA_VPC_TRAFFIC",
+            DropCode::EigwNoInboundInitiation => "EIGW_NO_INBOUND_INITIATION",
         }
     }
 
@@ -116,7 +121,9 @@ impl DropCode {
                 "source/destination check: an instance may only send from its own address"
             }
             DropCode::NoPossibleDestination => "no network interface in the VPC holds the destination address",
-            DropCode::UnsupportedPacket => "the fabric carries IPv4 only in this version",
+            DropCode::UnsupportedPacket => {
+                "the fabric cannot read this packet, or the component does not carry its kind (a NAT gateway carries IPv4 TCP, UDP and ICMP)"
+            }
             DropCode::EniSgRulesMismatch => {
                 "no security group rule of the network interface allows the packet: security groups only allow, and only replies of tracked connections pass without a rule"
             }
@@ -150,6 +157,9 @@ impl DropCode {
             }
             DropCode::VpceIntraVpcTraffic => {
                 "an interface endpoint only answers connections opened to it: it cannot initiate traffic into its VPC"
+            }
+            DropCode::EigwNoInboundInitiation => {
+                "an egress-only internet gateway lets IPv6 out and only the replies back in: nothing on the internet can open a connection through it (an internet gateway would let it in)"
             }
         }
     }
@@ -207,21 +217,24 @@ pub enum Hop {
     FromInternet(InternetHostId),
     /// It reached this internet host.
     ToInternet(InternetHostId),
-    /// It crossed the internet gateway of this VPC, which translated one address: the source
-    /// on the way out (private to public), the destination on the way in (public to private).
+    /// It crossed the internet gateway of this VPC, which translated one IPv4 address: the
+    /// source on the way out (private to public), the destination on the way in (public to
+    /// private). IPv6 crosses it untranslated (`from` equals `to`).
     InternetGateway {
         vpc: VpcId,
         direction: Direction,
-        from: Ipv4Addr,
-        to: Ipv4Addr,
+        from: IpAddr,
+        to: IpAddr,
     },
+    /// It crossed the egress-only internet gateway of this VPC (IPv6, untranslated).
+    EgressOnlyInternetGateway { vpc: VpcId, direction: Direction },
     /// The OS of this instance forwarded it (`forwarding:`), masquerading the source or, for
     /// a reply, giving back the destination it had translated (`from` and `to` are equal when
     /// it only routed it).
     Forwarded {
         eni: InstanceId,
-        from: (Ipv4Addr, u16),
-        to: (Ipv4Addr, u16),
+        from: (IpAddr, u16),
+        to: (IpAddr, u16),
     },
     /// It crossed this gateway endpoint, outbound to its service or inbound with the reply.
     GatewayEndpoint {
@@ -233,8 +246,8 @@ pub enum Hop {
     NatGateway {
         gateway: NatGatewayId,
         direction: Direction,
-        from: (Ipv4Addr, u16),
-        to: (Ipv4Addr, u16),
+        from: (IpAddr, u16),
+        to: (IpAddr, u16),
     },
 }
 

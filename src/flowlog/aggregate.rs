@@ -15,12 +15,14 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use super::observation::{Direction, Observation};
-use super::record::{reported_tcp_flags, Action, EniInfo, Flow, FlowRecord, LogStatus};
-use crate::scenario::{FlowLogResource, InstanceId, Lab, TrafficFilter};
+use super::record::{
+    logged_interfaces, reported_tcp_flags, Action, EniInfo, Flow, FlowRecord, LogStatus,
+};
+use crate::scenario::{FlowLogResource, InstanceId, Lab, SubnetId, TrafficFilter, VpcId};
 
 /// How many trailing windows without traffic one flush reports after a pause.
 const MAX_EMPTY_WINDOWS: u64 = 16;
@@ -78,8 +80,8 @@ struct FlowKey {
     window: u64,
     eni: InstanceId,
     direction: Direction,
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
+    src: IpAddr,
+    dst: IpAddr,
     src_port: u16,
     dst_port: u16,
     protocol: u8,
@@ -106,7 +108,7 @@ struct Unlogged {
 /// Turns observations into flow-log records for every flow log of a lab.
 pub struct Aggregator {
     logs: Vec<LogState>,
-    /// Per instance: the flow logs covering its ENI.
+    /// Per logged interface (instances', then NAT gateways'): the flow logs covering it.
     covering: Vec<Vec<usize>>,
     enis: Vec<Arc<EniInfo>>,
     unlogged: Vec<Unlogged>,
@@ -126,16 +128,22 @@ impl Aggregator {
 
     /// As `new`, holding at most `max_flows` flows at once (tests use a small number).
     pub fn with_max_flows(lab: &Lab, max_flows: usize) -> Aggregator {
-        let mut covering = vec![Vec::new(); lab.instances.len()];
+        // Where each logged interface is: the instances', then the NAT gateways'.
+        let places: Vec<(VpcId, SubnetId)> = (lab.instances.iter().map(|i| (i.vpc, i.subnet)))
+            .chain(lab.nat_gateways.iter().map(|g| (g.vpc, g.subnet)))
+            .collect();
+        let instances = lab.instances.len();
+        let mut covering = vec![Vec::new(); places.len()];
         let mut logs = Vec::with_capacity(lab.flow_logs.len());
         for (n, fl) in lab.flow_logs.iter().enumerate() {
-            let enis: Vec<InstanceId> = (0..lab.instances.len())
+            let enis: Vec<InstanceId> = (0..places.len())
                 .filter(|&i| {
-                    let inst = &lab.instances[i];
+                    let (vpc, subnet) = places[i];
                     match fl.resource {
-                        FlowLogResource::Vpc(v) => inst.vpc == v,
-                        FlowLogResource::Subnet(s) => inst.subnet == s,
+                        FlowLogResource::Vpc(v) => vpc == v,
+                        FlowLogResource::Subnet(s) => subnet == s,
                         FlowLogResource::Eni(e) => i == e,
+                        FlowLogResource::NatGateway(g) => i == instances + g,
                     }
                 })
                 .collect();
@@ -149,18 +157,12 @@ impl Aggregator {
                 next_window: None,
             });
         }
-        let enis = (0..lab.instances.len())
-            .map(|i| Arc::new(EniInfo::new(lab, i)))
-            .collect();
-        let unlogged = lab
-            .instances
+        let enis = logged_interfaces(lab).into_iter().map(Arc::new).collect();
+        let unlogged = places
             .iter()
-            .map(|i| {
-                let subnet = lab.subnets[i.subnet].cidr.network();
-                let vpc = lab.vpcs[i.vpc]
-                    .cidrs
-                    .first()
-                    .map_or(subnet, |c| c.network());
+            .map(|&(vpc, subnet)| {
+                let subnet = lab.subnets[subnet].cidr.network();
+                let vpc = lab.vpcs[vpc].cidrs.first().map_or(subnet, |c| c.network());
                 Unlogged {
                     router: offset(subnet, 1),
                     subnet_dns: offset(subnet, 2),
@@ -191,7 +193,11 @@ impl Aggregator {
             return false;
         };
         let dhcp = obs.protocol == 17 && matches!(obs.dst_port, 67 | 68);
-        let special = |a: Ipv4Addr| {
+        let special = |a: IpAddr| {
+            let IpAddr::V4(a) = a else {
+                // IPv6 neighbour discovery never reaches the fabric; other IPv6 is logged.
+                return false;
+            };
             UNLOGGED.contains(&a) || a == u.router || a == u.subnet_dns || a == u.vpc_dns
         };
         !dhcp && !special(obs.src) && !special(obs.dst)
@@ -401,6 +407,7 @@ fn record(enis: &[Arc<EniInfo>], k: &FlowKey, acc: &FlowAcc) -> FlowRecord {
 mod tests {
     use super::*;
     use crate::scenario::{load_str, FlowLogField};
+    use std::net::IpAddr;
 
     const LAB: &str =
         "name: t\ndefaults: { account: \"123456789012\" }\nvpcs:\n  a:\n    cidr: 10.0.0.0/16\n\
@@ -422,8 +429,8 @@ mod tests {
         Observation {
             eni,
             direction: Direction::Ingress,
-            src: Ipv4Addr::new(10, 0, 2, 20),
-            dst: Ipv4Addr::new(10, 0, 1, 10),
+            src: IpAddr::from([10, 0, 2, 20]),
+            dst: IpAddr::from([10, 0, 1, 10]),
             src_port: sport,
             dst_port: dport,
             protocol: 6,
@@ -624,9 +631,9 @@ mod tests {
         let lab = lab();
         let mut a = Aggregator::new(&lab);
         let mut o = tcp(0, 40000, 80, 2, true);
-        o.dst = Ipv4Addr::new(169, 254, 169, 254);
+        o.dst = IpAddr::from([169, 254, 169, 254]);
         a.observe(100, &o);
-        o.dst = Ipv4Addr::new(10, 0, 0, 2);
+        o.dst = IpAddr::from([10, 0, 0, 2]);
         o.protocol = 17;
         a.observe(100, &o);
         assert!(a.flows.is_empty());

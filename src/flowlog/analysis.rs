@@ -3,7 +3,7 @@
 //! that has the fields a question needs; a record without them is ignored.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use super::observation::Direction;
 use super::record::{Action, LogStatus};
@@ -15,8 +15,8 @@ pub struct ParsedRecord {
     pub version: Option<u8>,
     pub account_id: Option<String>,
     pub interface_id: Option<String>,
-    pub srcaddr: Option<Ipv4Addr>,
-    pub dstaddr: Option<Ipv4Addr>,
+    pub srcaddr: Option<IpAddr>,
+    pub dstaddr: Option<IpAddr>,
     pub srcport: Option<u16>,
     pub dstport: Option<u16>,
     pub protocol: Option<u8>,
@@ -97,8 +97,8 @@ pub fn parse_line(header: &[FlowLogField], line: &str) -> Option<ParsedRecord> {
 /// One source REJECTed on many destination ports of one target within a time window.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scan {
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
+    pub src: IpAddr,
+    pub dst: IpAddr,
     /// Distinct destination ports in the busiest window.
     pub ports: usize,
     /// Unix seconds of the first and last REJECT of that window.
@@ -109,7 +109,7 @@ pub struct Scan {
 /// Port scans: for each (source, target), the busiest `window_secs` of REJECTs, reported when
 /// it holds at least `min_ports` distinct destination ports. Sorted by ports, most first.
 pub fn port_scans(records: &[ParsedRecord], window_secs: u64, min_ports: usize) -> Vec<Scan> {
-    let mut by_pair: BTreeMap<(Ipv4Addr, Ipv4Addr), Vec<(u64, u16)>> = BTreeMap::new();
+    let mut by_pair: BTreeMap<(IpAddr, IpAddr), Vec<(u64, u16)>> = BTreeMap::new();
     for r in records {
         if r.action != Some(Action::Reject) {
             continue;
@@ -163,8 +163,8 @@ pub fn port_scans(records: &[ParsedRecord], window_secs: u64, min_ports: usize) 
 /// The `n` (source, destination) pairs with the most bytes, most first. A flow between two
 /// covered ENIs is logged on both, so counting egress records only avoids counting it twice
 /// when the format has `flow-direction`.
-pub fn top_talkers(records: &[ParsedRecord], n: usize) -> Vec<(Ipv4Addr, Ipv4Addr, u64)> {
-    let mut sums: HashMap<(Ipv4Addr, Ipv4Addr), u64> = HashMap::new();
+pub fn top_talkers(records: &[ParsedRecord], n: usize) -> Vec<(IpAddr, IpAddr, u64)> {
+    let mut sums: HashMap<(IpAddr, IpAddr), u64> = HashMap::new();
     for r in records {
         if r.flow_direction == Some(Direction::Ingress) {
             continue;
@@ -173,7 +173,7 @@ pub fn top_talkers(records: &[ParsedRecord], n: usize) -> Vec<(Ipv4Addr, Ipv4Add
             *sums.entry((src, dst)).or_default() += bytes;
         }
     }
-    let mut out: Vec<(Ipv4Addr, Ipv4Addr, u64)> =
+    let mut out: Vec<(IpAddr, IpAddr, u64)> =
         sums.into_iter().map(|((s, d), b)| (s, d, b)).collect();
     out.sort_by(|a, b| b.2.cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1))));
     out.truncate(n);
@@ -185,7 +185,7 @@ pub fn top_talkers(records: &[ParsedRecord], n: usize) -> Vec<(Ipv4Addr, Ipv4Add
 pub struct LogFilter {
     pub action: Option<Action>,
     /// Source or destination.
-    pub address: Option<Ipv4Addr>,
+    pub address: Option<IpAddr>,
     /// Source or destination port.
     pub port: Option<u16>,
     /// `eni-…`
@@ -218,7 +218,7 @@ mod tests {
     fn reject(src: [u8; 4], dport: u16, t: u64) -> ParsedRecord {
         ParsedRecord {
             srcaddr: Some(src.into()),
-            dstaddr: Some(Ipv4Addr::new(10, 0, 1, 10)),
+            dstaddr: Some(IpAddr::from([10, 0, 1, 10])),
             srcport: Some(40000),
             dstport: Some(dport),
             start: Some(t),
@@ -260,8 +260,8 @@ mod tests {
         assert_eq!(
             scans[0],
             Scan {
-                src: Ipv4Addr::new(192, 0, 2, 9),
-                dst: Ipv4Addr::new(10, 0, 1, 10),
+                src: IpAddr::from([192, 0, 2, 9]),
+                dst: IpAddr::from([10, 0, 1, 10]),
                 ports: 20,
                 first: 100,
                 last: 119
@@ -285,8 +285,8 @@ mod tests {
         assert_eq!(
             top,
             [(
-                Ipv4Addr::new(192, 0, 2, 9),
-                Ipv4Addr::new(10, 0, 1, 10),
+                IpAddr::from([192, 0, 2, 9]),
+                IpAddr::from([10, 0, 1, 10]),
                 150
             )]
         );
@@ -297,7 +297,7 @@ mod tests {
         };
         assert!(f.matches(&c) && !f.matches(&a));
         let f = LogFilter {
-            address: Some(Ipv4Addr::new(10, 0, 1, 10)),
+            address: Some(IpAddr::from([10, 0, 1, 10])),
             interface: Some("eni-x".into()),
             ..LogFilter::default()
         };

@@ -69,6 +69,7 @@ pub fn owner_vpc(lab: &Lab, fl: &FlowLog) -> VpcId {
         FlowLogResource::Vpc(v) => v,
         FlowLogResource::Subnet(s) => lab.subnets[s].vpc,
         FlowLogResource::Eni(i) => lab.instances[i].vpc,
+        FlowLogResource::NatGateway(g) => lab.nat_gateways[g].vpc,
     }
 }
 

@@ -17,4 +17,7 @@ pub use analysis::{
 pub use files::{read_log_file, s3_key, write_batch};
 pub use follow::{Follower, StreamLine};
 pub use observation::{Direction, Observation};
-pub use record::{header_line, Action, EniInfo, Flow, FlowRecord, LogStatus};
+pub use record::{
+    header_line, logged_interfaces, nat_gateway_interface_id, Action, EniInfo, Flow, FlowRecord,
+    LogStatus,
+};

@@ -1,6 +1,6 @@
 //! Flow-log layer: what the data plane reports for one packet on one ENI.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use crate::scenario::InstanceId;
 
@@ -28,8 +28,8 @@ impl Direction {
 pub struct Observation {
     pub eni: InstanceId,
     pub direction: Direction,
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
+    pub src: IpAddr,
+    pub dst: IpAddr,
     /// Taken as given. The caller passes 0 for ICMP (AWS logs ICMP with ports 0, even though
     /// the fabric's flow key uses the echo id as a port); `Observation::icmp` does so.
     pub src_port: u16,
@@ -54,8 +54,8 @@ impl Observation {
     pub fn icmp(
         eni: InstanceId,
         direction: Direction,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src: IpAddr,
+        dst: IpAddr,
         bytes: u32,
         accepted: bool,
     ) -> Observation {
@@ -84,8 +84,8 @@ mod tests {
         let o = Observation::icmp(
             3,
             Direction::Egress,
-            Ipv4Addr::new(10, 0, 1, 10),
-            Ipv4Addr::new(192, 0, 2, 1),
+            IpAddr::from([10, 0, 1, 10]),
+            IpAddr::from([192, 0, 2, 1]),
             84,
             true,
         );

@@ -2,7 +2,7 @@
 //! (aws-rules.md §6.2, §6.3). A field that does not apply prints `-`.
 
 use std::fmt::Write;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::observation::Direction;
@@ -24,9 +24,12 @@ pub fn reported_tcp_flags(flags: u8) -> u8 {
     out
 }
 
-/// What records say about their interface; one per instance, shared by all its records.
+/// What records say about their interface; one per logged interface (`logged_interfaces`),
+/// shared by all its records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EniInfo {
+    /// Its index among the logged interfaces: the instances' (at their own index), then the
+    /// NAT gateways'.
     pub instance: InstanceId,
     /// The owner of the ENI: its VPC's account.
     pub account: String,
@@ -38,7 +41,7 @@ pub struct EniInfo {
     pub region: String,
     /// `use1-az1` for us-east-1a.
     pub az_id: String,
-    pub primary_ip: Ipv4Addr,
+    pub primary_ip: IpAddr,
 }
 
 impl EniInfo {
@@ -56,9 +59,36 @@ impl EniInfo {
             instance_id: aws_id("i", &lab.name, &i.name),
             region: vpc.region.clone(),
             az_id: az_id(&vpc.region, &subnet.az),
-            primary_ip: i.private_ip,
+            primary_ip: i.private_ip.into(),
         }
     }
+}
+
+/// Every interface flow logs can cover, in the order observations number them: each
+/// instance's, then each NAT gateway's (requester-managed: its `instance-id` is `-`).
+pub fn logged_interfaces(lab: &Lab) -> Vec<EniInfo> {
+    let instances = (0..lab.instances.len()).map(|i| EniInfo::new(lab, i));
+    let gateways = lab.nat_gateways.iter().enumerate().map(|(n, g)| {
+        let vpc = &lab.vpcs[g.vpc];
+        let subnet = &lab.subnets[g.subnet];
+        EniInfo {
+            instance: lab.instances.len() + n,
+            account: vpc.account.clone(),
+            interface_id: nat_gateway_interface_id(lab, g),
+            vpc_id: aws_id("vpc", &lab.name, &vpc.name),
+            subnet_id: aws_id("subnet", &lab.name, &subnet.name),
+            instance_id: "-".to_string(),
+            region: vpc.region.clone(),
+            az_id: az_id(&vpc.region, &subnet.az),
+            primary_ip: g.private_ip.into(),
+        }
+    });
+    instances.chain(gateways).collect()
+}
+
+/// The `eni-…` id of a NAT gateway's interface (stable, and apart from the instances' ids).
+pub fn nat_gateway_interface_id(lab: &Lab, g: &crate::scenario::NatGateway) -> String {
+    aws_id("eni", &lab.name, &format!("nat/{}", g.name))
 }
 
 /// The zone id of an availability zone, derived simply: the region's short code (`us-east-1` →
@@ -127,8 +157,8 @@ impl LogStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Flow {
     pub direction: Direction,
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
+    pub src: IpAddr,
+    pub dst: IpAddr,
     pub src_port: u16,
     pub dst_port: u16,
     pub protocol: u8,
@@ -182,17 +212,21 @@ impl FlowRecord {
         }
     }
 
-    /// `srcaddr`: the ENI's primary private address on egress, the packet source on ingress.
-    pub fn srcaddr(&self) -> Option<Ipv4Addr> {
+    /// `srcaddr`: the ENI's primary private address on egress (its IPv6 address, the
+    /// packet's own source, for IPv6), the packet source on ingress.
+    pub fn srcaddr(&self) -> Option<IpAddr> {
         self.flow.map(|f| match f.direction {
+            Direction::Egress if f.src.is_ipv6() => f.src,
             Direction::Egress => self.eni.primary_ip,
             Direction::Ingress => f.src,
         })
     }
 
-    /// `dstaddr`: the ENI's primary private address on ingress, the packet destination on egress.
-    pub fn dstaddr(&self) -> Option<Ipv4Addr> {
+    /// `dstaddr`: the ENI's primary private address on ingress (for IPv6 the packet's own
+    /// destination, the ENI's IPv6 address), the packet destination on egress.
+    pub fn dstaddr(&self) -> Option<IpAddr> {
         self.flow.map(|f| match f.direction {
+            Direction::Ingress if f.dst.is_ipv6() => f.dst,
             Direction::Ingress => self.eni.primary_ip,
             Direction::Egress => f.dst,
         })
@@ -234,7 +268,10 @@ impl FlowRecord {
             F::SubnetId => write!(out, "{}", e.subnet_id),
             F::InstanceId => write!(out, "{}", e.instance_id),
             F::TcpFlags => dash(out, f.map(|f| f.tcp_flags)),
-            F::Type => dash(out, f.map(|_| "IPv4")),
+            F::Type => dash(
+                out,
+                f.map(|f| if f.src.is_ipv6() { "IPv6" } else { "IPv4" }),
+            ),
             F::PktSrcAddr => dash(out, f.map(|f| f.src)),
             F::PktDstAddr => dash(out, f.map(|f| f.dst)),
             F::Region => write!(out, "{}", e.region),
@@ -276,15 +313,15 @@ mod tests {
             instance_id: "i-1".into(),
             region: "us-east-1".into(),
             az_id: "use1-az1".into(),
-            primary_ip: Ipv4Addr::new(172, 31, 16, 139),
+            primary_ip: IpAddr::from([172, 31, 16, 139]),
         })
     }
 
     fn flow(direction: Direction) -> Flow {
         Flow {
             direction,
-            src: Ipv4Addr::new(172, 31, 16, 139),
-            dst: Ipv4Addr::new(172, 31, 16, 21),
+            src: IpAddr::from([172, 31, 16, 139]),
+            dst: IpAddr::from([172, 31, 16, 21]),
             src_port: 20641,
             dst_port: 22,
             protocol: 6,
@@ -343,8 +380,8 @@ mod tests {
     #[test]
     fn ingress_shows_the_eni_address_as_destination() {
         let mut f = flow(Direction::Ingress);
-        f.src = Ipv4Addr::new(203, 0, 113, 50);
-        f.dst = Ipv4Addr::new(198, 51, 100, 7);
+        f.src = IpAddr::from([203, 0, 113, 50]);
+        f.dst = IpAddr::from([198, 51, 100, 7]);
         let r = FlowRecord {
             eni: eni(),
             start: 1,

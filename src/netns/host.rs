@@ -1,11 +1,12 @@
 //! A host's network stack inside its namespace: `lo` up, a TUN `eth0` with one IPv4 address,
-//! a default route via the gateway, IPv6 off, unprivileged ping allowed.
+//! a default route via the gateway, and on a dual-stack host one IPv6 address with a default
+//! route (otherwise IPv6 off); unprivileged ping allowed.
 
 use super::errors::NetnsError;
 use super::namespace::{block_on_here, run_in};
 use futures::TryStreamExt;
 use rtnetlink::{Handle, LinkUnspec, RouteMessageBuilder};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// The host's interface name, as on an EC2 instance.
 pub const IFNAME: &str = "eth0";
@@ -13,12 +14,30 @@ pub const IFNAME: &str = "eth0";
 /// Sysctls written inside the namespace before `eth0` exists. `/proc/sys/net` resolves to the
 /// network namespace of the *calling thread*, so plain paths are right on a setns'd thread.
 const SYSCTLS: &[(&str, &str)] = &[
-    // No router solicitations, MLD or DAD on eth0: the fabric is IPv4-only for now.
-    ("net/ipv6/conf/all/disable_ipv6", "1"),
-    ("net/ipv6/conf/default/disable_ipv6", "1"),
     // Lets any user run `ping` (ICMP datagram sockets), as on a stock distribution.
     ("net/ipv4/ping_group_range", "0 2147483647"),
 ];
+
+/// An IPv4-only host: IPv6 off, so eth0 sends no router solicitations or MLD reports.
+const IPV4_ONLY: &[(&str, &str)] = &[
+    ("net/ipv6/conf/all/disable_ipv6", "1"),
+    ("net/ipv6/conf/default/disable_ipv6", "1"),
+];
+
+/// A dual-stack host: IPv6 on, but eth0 (created after, so it inherits `default`) gets no
+/// link-local address and does no duplicate address detection: the lab hands out each address
+/// once, and the VPC router answers neighbour discovery itself, as AWS's does.
+const DUAL_STACK: &[(&str, &str)] = &[
+    ("net/ipv6/conf/all/disable_ipv6", "0"),
+    ("net/ipv6/conf/default/disable_ipv6", "0"),
+    ("net/ipv6/conf/default/addr_gen_mode", "1"),
+    ("net/ipv6/conf/default/accept_dad", "0"),
+    ("net/ipv6/conf/default/router_solicitations", "0"),
+    ("net/ipv6/conf/default/accept_ra", "0"),
+];
+
+/// The prefix length of a host's IPv6 address: a subnet's /64.
+const IPV6_PREFIX: u8 = 64;
 
 /// Builds the host side of namespace `ns` and returns its `eth0` TUN (no packet information,
 /// one queue, offloads on: every packet read or written starts with a virtio-net header,
@@ -32,8 +51,9 @@ pub fn setup_host(
     prefix: u8,
     gateway: Ipv4Addr,
     mtu: u16,
+    ipv6: Option<Ipv6Addr>,
 ) -> Result<tun_rs::SyncDevice, NetnsError> {
-    run_in(ns, || setup_inside(ns, addr, prefix, gateway, mtu))?
+    run_in(ns, || setup_inside(ns, addr, prefix, gateway, mtu, ipv6))?
 }
 
 /// Runs on the setns'd thread.
@@ -43,8 +63,14 @@ fn setup_inside(
     prefix: u8,
     gateway: Ipv4Addr,
     mtu: u16,
+    ipv6: Option<Ipv6Addr>,
 ) -> Result<tun_rs::SyncDevice, NetnsError> {
-    for (key, value) in SYSCTLS {
+    let family = if ipv6.is_some() {
+        DUAL_STACK
+    } else {
+        IPV4_ONLY
+    };
+    for (key, value) in SYSCTLS.iter().chain(family) {
         write_sysctl(ns, key, value)?;
     }
     let dev = tun_rs::DeviceBuilder::new()
@@ -67,12 +93,18 @@ fn setup_inside(
             source,
         })?;
     // A small runtime of this thread's own: the netlink socket is created here, inside `ns`.
-    block_on_here(ns, configure_links(ns, gateway))??;
+    block_on_here(ns, configure_links(ns, gateway, ipv6))??;
     Ok(dev)
 }
 
-/// `ip link set lo up` and `ip route add default via GATEWAY dev eth0 onlink`.
-async fn configure_links(ns: &str, gateway: Ipv4Addr) -> Result<(), NetnsError> {
+/// `ip link set lo up` and `ip route add default via GATEWAY dev eth0 onlink`; on a
+/// dual-stack host also `ip -6 addr add ADDR/64 dev eth0` and `ip -6 route add default dev
+/// eth0` (a TUN has no neighbours: every packet goes to the fabric).
+async fn configure_links(
+    ns: &str,
+    gateway: Ipv4Addr,
+    ipv6: Option<Ipv6Addr>,
+) -> Result<(), NetnsError> {
     let netlink = |op: &str| {
         let (ns, op) = (ns.to_string(), op.to_string());
         move |source| NetnsError::Netlink { ns, op, source }
@@ -101,7 +133,25 @@ async fn configure_links(ns: &str, gateway: Ipv4Addr) -> Result<(), NetnsError> 
             .add(route)
             .execute()
             .await
-            .map_err(netlink(&format!("add default via {gateway} dev {IFNAME}")))
+            .map_err(netlink(&format!("add default via {gateway} dev {IFNAME}")))?;
+        if let Some(v6) = ipv6 {
+            handle
+                .address()
+                .add(eth0, v6.into(), IPV6_PREFIX)
+                .execute()
+                .await
+                .map_err(netlink(&format!("add {v6}/{IPV6_PREFIX} to {IFNAME}")))?;
+            let route = RouteMessageBuilder::<Ipv6Addr>::new()
+                .output_interface(eth0)
+                .build();
+            handle
+                .route()
+                .add(route)
+                .execute()
+                .await
+                .map_err(netlink(&format!("add IPv6 default dev {IFNAME}")))?;
+        }
+        Ok(())
     }
     .await;
     conn.abort();

@@ -78,6 +78,11 @@ pub(super) fn listen_shared(addr: SocketAddr) -> io::Result<std::net::TcpListene
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        // IPv6 only: the IPv4 side has a listener of its own (and the metadata service
+        // shares port 80 of lo with it).
+        socket.set_only_v6(true)?;
+    }
     socket.bind(&addr.into())?;
     socket.listen(BACKLOG)?;
     Ok(socket.into())

@@ -3,7 +3,7 @@
 
 use super::namespace::{path, run_in};
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -19,7 +19,8 @@ fn remaining(deadline: Instant) -> Option<Duration> {
 }
 
 /// True iff a TCP handshake with `dst:port` completes from inside `ns` within `timeout`.
-pub fn probe_tcp(ns: &str, dst: Ipv4Addr, port: u16, timeout: Duration) -> bool {
+pub fn probe_tcp(ns: &str, dst: impl Into<IpAddr>, port: u16, timeout: Duration) -> bool {
+    let dst: IpAddr = dst.into();
     let addr = SocketAddr::from((dst, port));
     run_in(ns, || {
         TcpStream::connect_timeout(&addr, timeout.max(MIN_TIMEOUT)).is_ok()
@@ -29,7 +30,8 @@ pub fn probe_tcp(ns: &str, dst: Ipv4Addr, port: u16, timeout: Duration) -> bool 
 
 /// True iff a datagram sent from inside `ns` to `dst:port` comes back with the same bytes
 /// within `timeout`.
-pub fn probe_udp(ns: &str, dst: Ipv4Addr, port: u16, timeout: Duration) -> bool {
+pub fn probe_udp(ns: &str, dst: impl Into<IpAddr>, port: u16, timeout: Duration) -> bool {
+    let dst: IpAddr = dst.into();
     let deadline = Instant::now() + timeout;
     run_in(ns, || {
         udp_round_trip(SocketAddr::from((dst, port)), deadline)
@@ -47,7 +49,11 @@ fn udp_round_trip(dst: SocketAddr, deadline: Instant) -> bool {
         std::process::id(),
         SEQ.fetch_add(1, Ordering::Relaxed)
     );
-    let Ok(socket) = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)) else {
+    let any: IpAddr = match dst {
+        SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+    };
+    let Ok(socket) = UdpSocket::bind((any, 0)) else {
         return false;
     };
     // Connected: replies from elsewhere are filtered out, and an ICMP port unreachable
@@ -70,7 +76,8 @@ fn udp_round_trip(dst: SocketAddr, deadline: Instant) -> bool {
 }
 
 /// True iff `GET /` to `dst:port` from inside `ns` gets a 2xx status within `timeout`.
-pub fn probe_http(ns: &str, dst: Ipv4Addr, port: u16, timeout: Duration) -> bool {
+pub fn probe_http(ns: &str, dst: impl Into<IpAddr>, port: u16, timeout: Duration) -> bool {
+    let dst: IpAddr = dst.into();
     let deadline = Instant::now() + timeout;
     run_in(ns, || http_status(SocketAddr::from((dst, port)), deadline))
         .ok()
@@ -84,7 +91,10 @@ fn http_status(dst: SocketAddr, deadline: Instant) -> Option<u16> {
     stream.set_write_timeout(remaining(deadline)).ok()?;
     let request = format!(
         "GET / HTTP/1.1\r\nHost: {}\r\nUser-Agent: vpclab-check\r\nAccept: */*\r\nConnection: close\r\n\r\n",
-        dst.ip()
+        match dst {
+            SocketAddr::V4(a) => a.ip().to_string(),
+            SocketAddr::V6(a) => format!("[{}]", a.ip()),
+        }
     );
     stream.write_all(request.as_bytes()).ok()?;
     let mut head = Vec::with_capacity(128);
@@ -115,7 +125,8 @@ fn parse_status(head: &[u8]) -> Option<u16> {
 
 /// True iff one real `ping` (run with `ip netns exec NS`) gets its echo reply within
 /// `timeout` (rounded up to whole seconds, at least 1, as `ping -W` counts).
-pub fn probe_icmp(ns: &str, dst: Ipv4Addr, timeout: Duration) -> bool {
+pub fn probe_icmp(ns: &str, dst: impl Into<IpAddr>, timeout: Duration) -> bool {
+    let dst: IpAddr = dst.into();
     if !path(ns).exists() {
         return false;
     }

@@ -4,7 +4,7 @@
 use super::errors::NetnsError;
 use super::namespace::run_in;
 use crate::scenario::Service;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -58,17 +58,28 @@ impl BoundService {
     }
 }
 
-/// Binds `0.0.0.0:PORT` inside namespace `ns` for each service (ICMP needs no socket) and sets
-/// the sockets nonblocking, ready for [`spawn_all`] or [`serve`].
+/// Binds `0.0.0.0:PORT` inside namespace `ns` for each service (ICMP needs no socket), and
+/// `[::]:PORT` too on a dual-stack host, and sets the sockets nonblocking, ready for
+/// [`spawn_all`] or [`serve`].
 pub fn bind_services(
     ns: &str,
     host_name: &str,
     services: &[Service],
+    ipv6: bool,
 ) -> Result<Vec<BoundService>, NetnsError> {
+    let families: &[IpAddr] = if ipv6 {
+        &[
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        ]
+    } else {
+        &[IpAddr::V4(Ipv4Addr::UNSPECIFIED)]
+    };
     run_in(ns, || {
         services
             .iter()
-            .filter_map(|s| bind_one(ns, host_name, *s).transpose())
+            .flat_map(|s| families.iter().map(move |any| (*s, *any)))
+            .filter_map(|(s, any)| bind_one(ns, host_name, s, any).transpose())
             .collect()
     })?
 }
@@ -77,6 +88,7 @@ fn bind_one(
     ns: &str,
     host_name: &str,
     service: Service,
+    any: IpAddr,
 ) -> Result<Option<BoundService>, NetnsError> {
     let (kind, port) = match service {
         Service::Http(p) => ("http", p),
@@ -85,9 +97,9 @@ fn bind_one(
         // ICMP is the kernel's; sshd is a process of its own (the daemon's ssh module).
         Service::Icmp | Service::Ssh(_) => return Ok(None),
     };
-    let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
+    let addr = SocketAddr::from((any, port));
     let bound = match service {
-        Service::Udp(_) => std::net::UdpSocket::bind(addr).and_then(|s| {
+        Service::Udp(_) => udp_socket(addr).and_then(|s| {
             s.set_nonblocking(true)?;
             Ok(BoundService::Udp(s))
         }),
@@ -110,6 +122,17 @@ fn bind_one(
         port,
         source,
     })
+}
+
+/// A UDP socket on `addr`; an IPv6 one carries IPv6 only (IPv4 has its own).
+fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
 }
 
 /// Serves every bound service on the current tokio runtime, one task each. Must be called

@@ -69,11 +69,13 @@ pub(super) fn instances(ctx: &mut Ctx, vpcs: &[VpcRaw]) {
         let id = match (p.subnet, p.ip) {
             (Some(subnet), Some(private_ip)) => {
                 let forwarding = p.raw.forwarding.as_ref().and_then(|f| forwarding(ctx, f));
+                let ipv6 = instance_ipv6(ctx, subnet, private_ip, p.raw);
                 ctx.lab.instances.push(Instance {
                     name: p.raw.name.value.clone(),
                     vpc: p.vpc,
                     subnet,
                     private_ip,
+                    ipv6,
                     security_groups: p.security_groups,
                     source_dest_check: p.raw.source_dest_check.as_ref().is_none_or(|b| b.value),
                     services: p.services,
@@ -88,6 +90,30 @@ pub(super) fn instances(ctx: &mut Ctx, vpcs: &[VpcRaw]) {
         if p.fresh {
             ctx.host_ids.insert(p.raw.name.value.clone(), id);
         }
+    }
+}
+
+/// An instance's IPv6 address, if it has one (by default when its subnet is dual stack). IPv4
+/// stays: an instance without a free IPv4 address was refused before (aws-rules.md §11).
+fn instance_ipv6(
+    ctx: &mut Ctx,
+    subnet: SubnetId,
+    ip: Ipv4Addr,
+    raw: &InstanceRaw,
+) -> Option<std::net::Ipv6Addr> {
+    let s = &ctx.lab.subnets[subnet];
+    match (&raw.ipv6, s.ipv6_cidr) {
+        (Some(at), None) if at.value => {
+            let msg = format!(
+                "instance {} asks for IPv6 but subnet {} has no IPv6 /64: set `ipv6: true` on \
+                 the subnet or its VPC",
+                raw.name.value, s.name
+            );
+            ctx.error(at, msg);
+            None
+        }
+        (Some(at), _) if !at.value => None,
+        (_, block) => block.map(|b| super::ipv6::instance_address(b, s.cidr, ip)),
     }
 }
 

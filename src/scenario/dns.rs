@@ -2,7 +2,7 @@
 //! resolver of a VPC answers for each of them, depending on who asks. Pure; the daemon answers
 //! packets with it.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::lab::{EndpointKind, InstanceId, Lab, VpcId};
 
@@ -119,6 +119,18 @@ impl Lab {
                 && is_public_domain(&self.vpcs[i.vpc].region, domain)
         })?;
         Some(if i.vpc == vpc { i.private_ip } else { ip })
+    }
+
+    /// The IPv6 address (AAAA) of `name`: a dual-stack host's, by its name or its DNS name.
+    pub fn resolve_dns_ipv6(&self, name: &str) -> Option<Ipv6Addr> {
+        if let Some(id) = self.host_by_name(name) {
+            return self.host(id).ipv6();
+        }
+        let internet = &self.internet.hosts;
+        internet
+            .iter()
+            .find(|h| h.dns.as_deref() == Some(name))
+            .and_then(|h| h.ipv6)
     }
 
     /// A service's public name, inside a VPC with an interface endpoint for it and private

@@ -1,18 +1,33 @@
 //! Scenario layer: expectations (`expect:`), resolved to a source host, a destination address
 //! and a probe. Forms this version cannot probe yet (IPv6) are reported.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use super::lab::*;
 use super::raw::ExpectRaw;
 use super::resolve::{list, Ctx};
-use super::values::IPV6_UNSUPPORTED;
 use super::yaml::At;
 
 pub(super) fn expectations(ctx: &mut Ctx, raw: &[ExpectRaw]) {
     for e in raw {
         let from = e.from.as_ref().and_then(|f| host(ctx, f));
-        let to = e.to.as_ref().and_then(|t| destination(ctx, from, t));
+        let mut to = e.to.as_ref().and_then(|t| destination(ctx, from, t));
+        if let (Some(f), Some((text, addr)), Some(at)) = (from, &to, &e.to) {
+            if ctx.lab.host(f).source_for(*addr).is_none() {
+                let what = if *text == addr.to_string() {
+                    format!("`{text}` is an IPv6 address")
+                } else {
+                    format!("`{text}` is the IPv6 address {addr}")
+                };
+                let msg = format!(
+                    "{what}, but {} has no IPv6 address to send from (set `ipv6: true` on its \
+                     subnet or VPC)",
+                    ctx.lab.host(f).name()
+                );
+                ctx.error(at, msg);
+                to = None;
+            }
+        }
         let probe = e.protocol.as_ref().and_then(|p| match p.value.as_str() {
             "icmp" => Some(Probe::Icmp),
             "tcp" => Some(Probe::Tcp),
@@ -102,13 +117,13 @@ fn hosts(ctx: &Ctx) -> String {
 }
 
 /// The address of host `id` on its own interface (an instance's private IPv4).
-fn host_ip(ctx: &Ctx, id: HostId) -> Ipv4Addr {
-    ctx.lab.host(id).ip()
+fn host_ip(ctx: &Ctx, id: HostId) -> IpAddr {
+    ctx.lab.host(id).ip().into()
 }
 
 /// `to`: a host name (its private IPv4), `HOST.public` or `NAT.public` (a public IPv4), the
-/// DNS name of an internet host, or a literal IPv4 address.
-fn destination(ctx: &mut Ctx, from: Option<HostId>, to: &At<String>) -> Option<(String, Ipv4Addr)> {
+/// DNS name of an internet host, `HOST.ipv6`, or a literal IPv4 or IPv6 address.
+fn destination(ctx: &mut Ctx, from: Option<HostId>, to: &At<String>) -> Option<(String, IpAddr)> {
     let text = to.value.as_str();
     if let Some(name) = text.strip_prefix("vpce:") {
         return endpoint_address(ctx, name, to);
@@ -119,14 +134,14 @@ fn destination(ctx: &mut Ctx, from: Option<HostId>, to: &At<String>) -> Option<(
     let dns_name = text.contains('.') && text.parse::<Ipv4Addr>().is_err();
     if let (Some(asker), true) = (asker, dns_name) {
         if let Some(ip) = ctx.lab.resolve_dns(asker, &text.to_ascii_lowercase()) {
-            return Some((text.to_string(), ip));
+            return Some((text.to_string(), ip.into()));
         }
     }
     if ctx.host_ids.contains_key(text) {
         let id = host(ctx, to)?;
         return Some((text.to_string(), host_ip(ctx, id)));
     }
-    if let Ok(ip) = text.parse::<Ipv4Addr>() {
+    if let Ok(ip) = text.parse::<IpAddr>() {
         return Some((text.to_string(), ip));
     }
     let by_dns = ctx
@@ -136,30 +151,39 @@ fn destination(ctx: &mut Ctx, from: Option<HostId>, to: &At<String>) -> Option<(
         .iter()
         .find(|h| h.dns.as_deref() == Some(&text.to_ascii_lowercase()));
     if let Some(h) = by_dns {
-        return Some((text.to_string(), h.ip));
+        return Some((text.to_string(), h.ip.into()));
     }
     let msg = match text.rsplit_once('.') {
         Some((h, "public")) if ctx.host_ids.contains_key(h) => {
             let id = ctx.host_ids[h]?;
             match ctx.lab.host(id) {
                 HostRef::Instance(_, i) => match i.public_ip {
-                    Some(p) => return Some((text.to_string(), p.addr)),
+                    Some(p) => return Some((text.to_string(), p.addr.into())),
                     None => format!(
                         "`{text}`: instance {h} has no public IP (set `public_ip: true` or the \
                          subnet's `map_public_ip_on_launch`)"
                     ),
                 },
-                HostRef::Internet(_, host) => return Some((text.to_string(), host.ip)),
+                HostRef::Internet(_, host) => return Some((text.to_string(), host.ip.into())),
             }
         }
         Some((n, "public")) if ctx.nat_ids.contains_key(n) => {
             let found = ctx.lab.nat_gateways.iter().find(|g| g.name == n);
-            return found.map(|g| (text.to_string(), g.public_ip));
+            return found.map(|g| (text.to_string(), g.public_ip.into()));
         }
         Some((h, "ipv6")) if ctx.host_ids.contains_key(h) => {
-            format!("`{text}`: {IPV6_UNSUPPORTED}")
+            let id = ctx.host_ids[h]?;
+            match ctx.lab.host(id).ipv6() {
+                Some(ip) => return Some((text.to_string(), ip.into())),
+                None => format!(
+                    "`{text}`: host {h} has no IPv6 address (set `ipv6: true` on its VPC, or \
+                     `ipv6:` on an internet host)"
+                ),
+            }
         }
-        _ if text.contains(':') => format!("`{text}`: {IPV6_UNSUPPORTED}"),
+        _ if text.contains(':') => {
+            format!("invalid IPv6 address `{text}`: expected an address like 2001:db8:ffff::10")
+        }
         _ if text.contains('.') && !text.chars().all(|c| c.is_ascii_digit() || c == '.') => {
             let mut names: Vec<&str> = ctx
                 .lab
@@ -187,11 +211,11 @@ fn destination(ctx: &mut Ctx, from: Option<HostId>, to: &At<String>) -> Option<(
 }
 
 /// `vpce:NAME`: the address of an interface endpoint's first interface.
-fn endpoint_address(ctx: &mut Ctx, name: &str, at: &At<String>) -> Option<(String, Ipv4Addr)> {
+fn endpoint_address(ctx: &mut Ctx, name: &str, at: &At<String>) -> Option<(String, IpAddr)> {
     let found = ctx.lab.endpoints.iter().find(|e| e.name == name);
     let msg = match found {
         Some(e) => match e.interfaces.first() {
-            Some(i) => return Some((at.value.clone(), i.private_ip)),
+            Some(i) => return Some((at.value.clone(), i.private_ip.into())),
             None => format!(
                 "`{}`: endpoint {name} is a gateway endpoint: it has no address",
                 at.value

@@ -69,7 +69,8 @@ fn flow_log(ctx: &mut Ctx, f: &FlowLogRaw) {
     }
 }
 
-/// `vpc:NAME`, `subnet:NAME` or `eni:HOST`, anywhere in the lab. None when broken.
+/// `vpc:NAME`, `subnet:NAME`, `eni:HOST` (an instance) or `eni:NAT` (a NAT gateway's
+/// interface), anywhere in the lab. None when broken.
 fn resource(ctx: &mut Ctx, r: &At<String>) -> Option<FlowLogResource> {
     let Some((kind, name)) = r.value.split_once(':') else {
         let msg = format!(
@@ -112,16 +113,29 @@ fn resource(ctx: &mut Ctx, r: &At<String>) -> Option<FlowLogResource> {
                 .next()
                 .map(FlowLogResource::Subnet)
         }
-        "eni" => match ctx.host_ids.get(name) {
-            Some(id) => id.map(FlowLogResource::Eni),
-            None => {
-                let mut names: Vec<&str> = ctx.host_ids.keys().map(String::as_str).collect();
-                names.sort();
-                let msg = format!("unknown host `{name}`; hosts: {}", list(names.into_iter()));
-                ctx.error(r, msg);
-                None
+        "eni" => {
+            let instances = ctx.lab.instances.len();
+            if let Some(found) = ctx.nat_ids.get(name) {
+                return found.map(|(_, g)| FlowLogResource::NatGateway(g));
             }
-        },
+            match ctx.host_ids.get(name) {
+                Some(Some(id)) if *id < instances => Some(FlowLogResource::Eni(*id)),
+                Some(None) => None,
+                _ => {
+                    let mut names: Vec<&str> = (ctx.lab.instances.iter().map(|i| i.name.as_str()))
+                        .chain(ctx.lab.nat_gateways.iter().map(|g| g.name.as_str()))
+                        .collect();
+                    names.sort();
+                    let msg = format!(
+                        "unknown interface `{name}`: expected an instance or a NAT gateway; \
+                         instances and NAT gateways: {}",
+                        list(names.into_iter())
+                    );
+                    ctx.error(r, msg);
+                    None
+                }
+            }
+        }
         _ => {
             let msg = format!(
                 "invalid resource kind `{kind}` in `{}`: expected {FLOW_LOG_RESOURCE}",

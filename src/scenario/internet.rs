@@ -3,14 +3,14 @@
 //! public address stays inside the documentation ranges, so no lab address is anyone's real one.
 
 use std::collections::{HashMap, HashSet};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 
 use super::lab::*;
 use super::raw::{InternetRaw, VpcRaw};
 use super::resolve::Ctx;
-use super::values::{first_free, parse_cidr, parse_ipv4};
+use super::values::{first_free, parse_cidr, parse_ipv4, parse_ipv6};
 use super::yaml::At;
 
 /// RFC 5737's TEST-NET-1, -2 and -3: the only public IPv4 space a lab uses.
@@ -63,12 +63,17 @@ pub(super) fn internet(ctx: &mut Ctx, raw: &InternetRaw) {
     ctx.lab.internet.public_pool = pool;
     let mut ips: HashMap<Ipv4Addr, String> = HashMap::new();
     let mut names: HashSet<String> = HashSet::new();
+    let mut ips6: HashMap<Ipv6Addr, String> = HashMap::new();
     for h in &raw.hosts {
         let fresh = ctx.claim("host", &h.name);
         let ip =
             h.ip.as_ref()
                 .and_then(|at| host_ip(ctx, at, pool, &mut ips, &h.name.value));
         let services = ctx.services(&h.services);
+        let ipv6 = h
+            .ipv6
+            .as_ref()
+            .and_then(|at| host_ipv6(ctx, at, &mut ips6, &h.name.value));
         if let Some(d) = &h.dns {
             dns_name(ctx, d, &mut names);
         }
@@ -76,6 +81,7 @@ pub(super) fn internet(ctx: &mut Ctx, raw: &InternetRaw) {
             ctx.lab.internet.hosts.push(InternetHost {
                 name: h.name.value.clone(),
                 ip,
+                ipv6,
                 services,
                 dns: h.dns.as_ref().map(|d| d.value.to_ascii_lowercase()),
                 run: h.run.clone(),
@@ -109,6 +115,47 @@ fn host_ip(
         format!(
             "internet host address {ip} is inside the public pool {pool}, which the lab hands \
              out as public IPs: pick an address outside it or set internet.public_pool"
+        )
+    } else if let Some(other) = ips.get(&ip) {
+        format!("internet host address {ip} is already the address of {other}")
+    } else {
+        ips.insert(ip, host.to_string());
+        return Some(ip);
+    };
+    ctx.error(at, msg);
+    None
+}
+
+/// The IPv6 documentation range internet hosts take their addresses from.
+const DOCUMENTATION_V6: Ipv6Net =
+    Ipv6Net::new_assert(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0), 32);
+
+/// Where the lab takes VPCs' /56 blocks from (see `ipv6::vpc_block`).
+const VPC_BLOCKS_V6: Ipv6Net =
+    Ipv6Net::new_assert(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0), 48);
+
+/// An internet host's IPv6: a documentation address outside the VPCs' blocks, unique.
+fn host_ipv6(
+    ctx: &mut Ctx,
+    at: &At<String>,
+    ips: &mut HashMap<Ipv6Addr, String>,
+    host: &str,
+) -> Option<Ipv6Addr> {
+    let ip = match parse_ipv6(&at.value) {
+        Ok(ip) => ip,
+        Err(m) => {
+            ctx.error(at, m);
+            return None;
+        }
+    };
+    let msg = if !DOCUMENTATION_V6.contains(&ip) {
+        format!(
+            "internet host address {ip} must lie inside the documentation range {DOCUMENTATION_V6}"
+        )
+    } else if VPC_BLOCKS_V6.contains(&ip) {
+        format!(
+            "internet host address {ip} is inside {VPC_BLOCKS_V6}, where the lab takes VPCs' IPv6 \
+             blocks from: pick an address like 2001:db8:ffff::10"
         )
     } else if let Some(other) = ips.get(&ip) {
         format!("internet host address {ip} is already the address of {other}")

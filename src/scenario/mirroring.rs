@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net};
 
 use super::decode::{
     MIRROR_ACTION, MIRROR_ENI, MIRROR_RULE_NUMBER, PACKET_LENGTH, SESSION_NUMBER, VNI,
@@ -14,7 +14,7 @@ use super::decode::{
 use super::lab::*;
 use super::raw::{MirrorFilterRaw, MirrorRuleRaw, MirrorSessionRaw, MirroringRaw};
 use super::resolve::{list, Ctx};
-use super::values::{parse_cidr, parse_ports, parse_protocol};
+use super::values::{parse_net, parse_ports, parse_protocol};
 use super::yaml::At;
 
 /// AWS: rules per filter (enforced per direction).
@@ -24,7 +24,7 @@ const MAX_SESSIONS_PER_SOURCE: usize = 3;
 /// AWS: the largest packet length (a 9001-byte target MTU less the encapsulation).
 const MAX_PACKET_LENGTH: i64 = 8947;
 const MAX_VNI: i64 = 0xff_ffff;
-const ANYWHERE: Ipv4Net = Ipv4Net::new_assert(std::net::Ipv4Addr::UNSPECIFIED, 0);
+const ANYWHERE: IpNet = IpNet::V4(Ipv4Net::new_assert(std::net::Ipv4Addr::UNSPECIFIED, 0));
 
 /// Names of the things declared so far; `None` marks one declared but reported broken.
 struct Names {
@@ -206,11 +206,11 @@ fn matcher(ctx: &mut Ctx, r: &MirrorRuleRaw) -> Option<MirrorRule> {
     };
     let source_ports = ports(&r.source_ports, "source_ports");
     let destination_ports = ports(&r.destination_ports, "destination_ports");
-    let mut cidr = |at: &Option<At<String>>| -> Ipv4Net {
+    let mut cidr = |at: &Option<At<String>>| -> IpNet {
         let Some(text) = at else {
             return ANYWHERE;
         };
-        parse_cidr(&text.value).unwrap_or_else(|m| {
+        parse_net(&text.value).unwrap_or_else(|m| {
             ctx.error(text, m);
             ok = false;
             ANYWHERE

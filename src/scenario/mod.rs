@@ -8,6 +8,7 @@ mod error;
 mod expect;
 mod flowlogs;
 mod internet;
+pub mod ipv6;
 pub mod lab;
 mod load;
 mod mirroring;

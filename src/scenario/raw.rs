@@ -45,6 +45,7 @@ pub(super) struct InternetRaw {
 pub(super) struct InternetHostRaw {
     pub name: At<String>,
     pub ip: Option<At<String>>,
+    pub ipv6: Option<At<String>>,
     pub services: Vec<At<String>>,
     pub dns: Option<At<String>>,
     pub run: Option<String>,
@@ -67,6 +68,9 @@ pub(super) struct VpcRaw {
     pub instances: Vec<InstanceRaw>,
     pub flow_logs: Vec<FlowLogRaw>,
     pub internet_gateway: Option<At<bool>>,
+    pub egress_only_internet_gateway: Option<At<bool>>,
+    /// An Amazon-provided /56 IPv6 block.
+    pub ipv6: Option<At<bool>>,
     pub dns: Option<At<bool>>,
     pub nat_gateways: Vec<NatGatewayRaw>,
     pub endpoints: Vec<EndpointRaw>,
@@ -79,6 +83,8 @@ pub(super) struct SubnetRaw {
     pub route_table: Option<At<String>>,
     pub network_acl: Option<At<String>>,
     pub map_public_ip_on_launch: Option<At<bool>>,
+    /// A /64 of the VPC's IPv6 block; default: the VPC's `ipv6`.
+    pub ipv6: Option<At<bool>>,
 }
 
 pub(super) struct RouteTableRaw {
@@ -131,6 +137,8 @@ pub(super) struct InstanceRaw {
     pub public_ip: Option<At<String>>,
     /// `route` or `masquerade`: the instance's OS forwards what is routed to it.
     pub forwarding: Option<At<String>>,
+    /// An IPv6 address from the subnet's /64; default: the subnet's `ipv6`.
+    pub ipv6: Option<At<bool>>,
 }
 
 pub(super) struct FlowLogRaw {

@@ -6,17 +6,17 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 
 use super::error::{Errors, Pos};
 use super::lab::*;
-use super::raw::{ScenarioRaw, VpcRaw};
+use super::raw::{ScenarioRaw, SubnetRaw, VpcRaw};
 use super::values::{
     check_account, check_lab_name, check_name, check_region, overlaps, parse_service,
     parse_sized_cidr,
 };
 use super::yaml::At;
-use super::{addresses, expect, flowlogs, internet, mirroring, routing, security, services};
+use super::{addresses, expect, flowlogs, internet, ipv6, mirroring, routing, security, services};
 
 const DEFAULT_REGION: &str = "us-east-1";
 const DEFAULT_ACCOUNT: &str = "111111111111";
@@ -290,6 +290,29 @@ fn vpc(ctx: &mut Ctx, v: &VpcRaw, region: &str, account: &str) {
     ctx.vpc_cidrs_ok.push(ok);
     let internet_gateway = v.internet_gateway.as_ref().is_some_and(|b| b.value);
     ctx.internet_gateways.push(internet_gateway);
+    let ipv6_cidr = v.ipv6.as_ref().filter(|b| b.value).and_then(|at| {
+        let k = ctx
+            .lab
+            .vpcs
+            .iter()
+            .filter(|v| v.ipv6_cidr.is_some())
+            .count();
+        let block = ipv6::vpc_block(k);
+        if block.is_none() {
+            ctx.error(at, "no IPv6 /56 left: the lab hands out 255 of them");
+        }
+        block
+    });
+    let egress_only_internet_gateway = v.egress_only_internet_gateway.as_ref().is_some_and(|b| {
+        let asked = v.ipv6.as_ref().is_some_and(|i| i.value);
+        if b.value && !asked {
+            ctx.error(
+                b,
+                "an egress-only internet gateway carries IPv6 only: set `ipv6: true` on the VPC",
+            );
+        }
+        b.value
+    });
     // Placeholders; the route-table, ACL and SG phases fill them in.
     ctx.lab.vpcs.push(Vpc {
         name: v.name.value.clone(),
@@ -299,7 +322,9 @@ fn vpc(ctx: &mut Ctx, v: &VpcRaw, region: &str, account: &str) {
         main_route_table: 0,
         default_network_acl: 0,
         default_security_group: 0,
+        ipv6_cidr,
         internet_gateway,
+        egress_only_internet_gateway,
         dns: v.dns.as_ref().is_none_or(|b| b.value),
     });
 }
@@ -307,7 +332,7 @@ fn vpc(ctx: &mut Ctx, v: &VpcRaw, region: &str, account: &str) {
 const LINK_LOCAL: Ipv4Net = Ipv4Net::new_assert(std::net::Ipv4Addr::new(169, 254, 0, 0), 16);
 
 fn subnets(ctx: &mut Ctx, vpc: VpcId, v: &VpcRaw) {
-    for s in &v.subnets {
+    for (j, s) in v.subnets.iter().enumerate() {
         ctx.claim("subnet", &s.name);
         let cidr = s.cidr.as_ref().and_then(|c| subnet_cidr(ctx, vpc, c));
         let region = ctx.lab.vpcs[vpc].region.clone();
@@ -344,6 +369,7 @@ fn subnets(ctx: &mut Ctx, vpc: VpcId, v: &VpcRaw) {
             }
             found
         });
+        let ipv6_cidr = subnet_ipv6(ctx, vpc, j, s);
         let key = (vpc, s.name.value.clone());
         let Some(cidr) = cidr else {
             ctx.subnet_ids.insert(key, None);
@@ -355,6 +381,7 @@ fn subnets(ctx: &mut Ctx, vpc: VpcId, v: &VpcRaw) {
             name: s.name.value.clone(),
             vpc,
             cidr,
+            ipv6_cidr,
             az,
             route_table: route_table.flatten().unwrap_or(main),
             explicit_route_table: route_table.is_some(),
@@ -363,6 +390,23 @@ fn subnets(ctx: &mut Ctx, vpc: VpcId, v: &VpcRaw) {
                 .unwrap_or(ctx.lab.vpcs[vpc].default_network_acl),
             map_public_ip_on_launch: s.map_public_ip_on_launch.as_ref().is_some_and(|b| b.value),
         });
+    }
+}
+
+/// The `j`-th subnet's /64, if it is dual stack (by default when its VPC is).
+fn subnet_ipv6(ctx: &mut Ctx, vpc: VpcId, j: usize, s: &SubnetRaw) -> Option<Ipv6Net> {
+    let block = ctx.lab.vpcs[vpc].ipv6_cidr;
+    match &s.ipv6 {
+        Some(at) if at.value && block.is_none() => {
+            let msg = format!(
+                "subnet {} asks for IPv6 but vpc {} has no IPv6 block: set `ipv6: true` on the VPC",
+                s.name.value, ctx.lab.vpcs[vpc].name
+            );
+            ctx.error(at, msg);
+            None
+        }
+        Some(at) if !at.value => None,
+        _ => block.and_then(|b| ipv6::subnet_block(b, j)),
     }
 }
 

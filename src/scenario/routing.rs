@@ -4,10 +4,12 @@
 
 use std::collections::HashMap;
 
+use ipnet::IpNet;
+
 use super::lab::*;
 use super::raw::{PeeringRaw, RouteRaw, VpcRaw};
 use super::resolve::{list, Ctx};
-use super::values::{overlaps, parse_cidr, parse_target, TargetText};
+use super::values::{overlaps, parse_net, parse_target, TargetText};
 
 pub(super) fn peerings(ctx: &mut Ctx, raw: &[PeeringRaw]) {
     let mut pairs: HashMap<(VpcId, VpcId), String> = HashMap::new();
@@ -132,15 +134,16 @@ fn implicit_main(ctx: &mut Ctx, vpc: VpcId) -> RouteTableId {
 fn routes(ctx: &mut Ctx, vpc: VpcId, table: RouteTableId, raw: &[RouteRaw]) -> Vec<Route> {
     let mut out: Vec<Route> = Vec::new();
     for r in raw {
-        let destination = r.destination.as_ref().and_then(|d| match parse_cidr(&d.value) {
+        let destination = r.destination.as_ref().and_then(|d| match parse_net(&d.value) {
             Ok(net) => {
                 if out.iter().any(|o| o.destination == net) {
                     ctx.error(d, format!("duplicate destination {net} in this route table"));
                     return None;
                 }
                 let v = &ctx.lab.vpcs[vpc];
-                if let Some(block) = v.cidrs.iter().find(|b| b.contains(&net)) {
-                    let msg = if *block == net {
+                let blocks = v.cidrs.iter().map(|b| IpNet::V4(*b)).chain(v.ipv6_cidr.map(IpNet::V6));
+                if let Some(block) = blocks.into_iter().find(|b| b.contains(&net)) {
+                    let msg = if block == net {
                         format!("destination {net} is vpc {}'s CIDR: the implicit local route covers it", v.name)
                     } else {
                         format!(
@@ -165,7 +168,12 @@ fn routes(ctx: &mut Ctx, vpc: VpcId, table: RouteTableId, raw: &[RouteRaw]) -> V
             .and_then(|t| match parse_target(&t.value) {
                 Ok(TargetText::Blackhole) => Some(RouteTarget::Blackhole),
                 Ok(TargetText::Peering(name)) => peering_ref(ctx, vpc, name, t),
-                Ok(TargetText::InternetGateway(name)) => internet_gateway_ref(ctx, vpc, name, t),
+                Ok(TargetText::InternetGateway(name)) => {
+                    own_gateway_ref(ctx, vpc, name, t, RouteTarget::InternetGateway)
+                }
+                Ok(TargetText::EgressOnlyInternetGateway(name)) => {
+                    own_gateway_ref(ctx, vpc, name, t, RouteTarget::EgressOnlyInternetGateway)
+                }
                 Ok(TargetText::NatGateway(name)) => nat_gateway_ref(ctx, vpc, name, t),
                 Ok(TargetText::Instance(_)) => {
                     // Instances are resolved after route tables: `eni_targets` fills it in.
@@ -178,6 +186,12 @@ fn routes(ctx: &mut Ctx, vpc: VpcId, table: RouteTableId, raw: &[RouteRaw]) -> V
                 }
             });
         if let (Some(destination), Some(target)) = (destination, target) {
+            if let Some(why) = family_mismatch(destination, target) {
+                if let Some(t) = &r.target {
+                    ctx.error(t, format!("route {destination} -> {}: {why}", t.value));
+                }
+                continue;
+            }
             out.push(Route {
                 destination,
                 target,
@@ -227,27 +241,57 @@ fn peering_ref(
     None
 }
 
-/// `igw:NAME`: the internet gateway of this VPC (named after it), which must be attached.
-fn internet_gateway_ref(
+/// `igw:NAME` or `eigw:NAME`: the VPC's own internet gateway or egress-only internet gateway
+/// (each named after its VPC), which must be attached.
+fn own_gateway_ref(
     ctx: &mut Ctx,
     vpc: VpcId,
     name: &str,
     at: &super::yaml::At<String>,
+    target: RouteTarget,
 ) -> Option<RouteTarget> {
+    let (kind, what, key, attached) = match target {
+        RouteTarget::EgressOnlyInternetGateway => (
+            "eigw",
+            "egress-only internet gateway",
+            "egress_only_internet_gateway",
+            ctx.lab.vpcs[vpc].egress_only_internet_gateway,
+        ),
+        _ => (
+            "igw",
+            "internet gateway",
+            "internet_gateway",
+            ctx.internet_gateways[vpc],
+        ),
+    };
     let vpc_name = ctx.vpc_name(vpc).to_string();
     let msg = if name != vpc_name {
         format!(
-            "route target `igw:{name}`: a route table can only use its own VPC's internet gateway, igw:{vpc_name}"
+            "route target `{kind}:{name}`: a route table can only use its own VPC's {what}, {kind}:{vpc_name}"
         )
-    } else if !ctx.internet_gateways[vpc] {
+    } else if !attached {
         format!(
-            "route target `igw:{name}`: vpc {vpc_name} has no internet gateway: set `internet_gateway: true` on it"
+            "route target `{kind}:{name}`: vpc {vpc_name} has no {what}: set `{key}: true` on it"
         )
     } else {
-        return Some(RouteTarget::InternetGateway);
+        return Some(target);
     };
     ctx.error(at, msg);
     None
+}
+
+/// Why a target cannot carry the destination's address family, if it cannot.
+fn family_mismatch(destination: IpNet, target: RouteTarget) -> Option<&'static str> {
+    match (destination, target) {
+        (IpNet::V4(_), RouteTarget::EgressOnlyInternetGateway) => {
+            Some("an egress-only internet gateway carries IPv6 only: use ::/0 or another IPv6 CIDR")
+        }
+        (IpNet::V6(_), RouteTarget::NatGateway(_)) => Some(
+            "a NAT gateway translates IPv4 only (NAT64's 64:ff9b::/96 is not supported yet); \
+             IPv6 goes out through an egress-only internet gateway",
+        ),
+        _ => None,
+    }
 }
 
 /// `nat:NAME`: a NAT gateway declared in this VPC.

@@ -5,30 +5,46 @@
 
 use std::collections::HashMap;
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::lab::*;
 use super::raw::{RuleRaw, VpcRaw};
 use super::resolve::{list, Ctx};
-use super::values::{parse_cidr, parse_ports, parse_protocol, IPV6_UNSUPPORTED};
+use super::values::{parse_net, parse_ports, parse_protocol};
 use super::yaml::At;
 
-const ANYWHERE: Ipv4Net = Ipv4Net::new_assert(std::net::Ipv4Addr::UNSPECIFIED, 0);
+const ANYWHERE: IpNet = IpNet::V4(Ipv4Net::new_assert(std::net::Ipv4Addr::UNSPECIFIED, 0));
+const ANYWHERE_V6: IpNet = IpNet::V6(Ipv6Net::new_assert(std::net::Ipv6Addr::UNSPECIFIED, 0));
+
+/// All addresses of the families a VPC has: IPv4, and IPv6 when it has an IPv6 block
+/// (aws-rules.md §2.2: the default outbound rules allow `::/0` only then).
+fn anywhere(ctx: &Ctx, vpc: VpcId) -> Vec<IpNet> {
+    if ctx.lab.vpcs[vpc].ipv6_cidr.is_some() {
+        vec![ANYWHERE, ANYWHERE_V6]
+    } else {
+        vec![ANYWHERE]
+    }
+}
 
 pub(super) fn network_acls(ctx: &mut Ctx, vpcs: &[VpcRaw]) {
     for (vpc, v) in vpcs.iter().enumerate() {
         let mut ids = HashMap::new();
         if !v.network_acls.iter().any(|a| a.name.value == "default") {
+            // Rule 100 allows all IPv4, and rule 101 all IPv6 in a VPC with an IPv6 block.
+            let everywhere = anywhere(ctx, vpc);
             let allow_all = || {
-                vec![AclRule {
-                    number: 100,
-                    protocol: Protocol::All,
-                    ports: PortRange::ALL,
-                    icmp_type: None,
-                    icmp_code: None,
-                    cidr: ANYWHERE,
-                    allow: true,
-                }]
+                (100..)
+                    .zip(&everywhere)
+                    .map(|(number, cidr)| AclRule {
+                        number,
+                        protocol: Protocol::All,
+                        ports: PortRange::ALL,
+                        icmp_type: None,
+                        icmp_code: None,
+                        cidr: *cidr,
+                        allow: true,
+                    })
+                    .collect::<Vec<_>>()
             };
             ids.insert("default".to_string(), ctx.lab.network_acls.len());
             ctx.lab.network_acls.push(NetworkAcl {
@@ -83,7 +99,7 @@ fn acl_rules(ctx: &mut Ctx, raw: &[RuleRaw]) -> Vec<AclRule> {
             u16::try_from(n.value).ok()
         });
         let matcher = matcher(ctx, r);
-        let cidr = r.peer.as_ref().and_then(|c| match parse_cidr(&c.value) {
+        let cidr = r.peer.as_ref().and_then(|c| match parse_net(&c.value) {
             Ok(net) => Some(net),
             Err(m) => {
                 ctx.error(c, m);
@@ -207,7 +223,10 @@ pub(super) fn security_groups(ctx: &mut Ctx, vpcs: &[VpcRaw]) {
                 name: "default".into(),
                 vpc,
                 ingress: vec![allow_all(SgPeer::Group(id))],
-                egress: vec![allow_all(SgPeer::Cidr(ANYWHERE))],
+                egress: anywhere(ctx, vpc)
+                    .into_iter()
+                    .map(|net| allow_all(SgPeer::Cidr(net)))
+                    .collect(),
             });
         }
         for g in &v.security_groups {
@@ -231,7 +250,10 @@ pub(super) fn security_groups(ctx: &mut Ctx, vpcs: &[VpcRaw]) {
         let ingress = sg_rules(ctx, vpc, &g.ingress);
         let egress = match &g.egress {
             Some(rules) => sg_rules(ctx, vpc, rules),
-            None => vec![allow_all(SgPeer::Cidr(ANYWHERE))],
+            None => anywhere(ctx, vpc)
+                .into_iter()
+                .map(|net| allow_all(SgPeer::Cidr(net)))
+                .collect(),
         };
         ctx.lab.security_groups[id].ingress = ingress;
         ctx.lab.security_groups[id].egress = egress;
@@ -278,13 +300,8 @@ fn sg_peer(ctx: &mut Ctx, vpc: VpcId, p: &At<String>) -> Option<SgPeer> {
         ctx.error(p, msg);
         return None;
     }
-    match parse_cidr(&p.value) {
+    match parse_net(&p.value) {
         Ok(net) => Some(SgPeer::Cidr(net)),
-        Err(m) if p.value.contains(':') => {
-            ctx.error(p, format!("`{}`: {IPV6_UNSUPPORTED}", p.value));
-            let _ = m;
-            None
-        }
         Err(m) => {
             ctx.error(p, format!("{m}, or sg:NAME"));
             None

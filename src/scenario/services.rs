@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net};
 
 use super::internet::DOCUMENTATION_RANGES;
 use super::lab::*;
@@ -78,6 +78,7 @@ pub(super) fn services(ctx: &mut Ctx, raw: &[ServiceRaw], default_region: &str) 
         ctx.lab.internet.hosts.push(InternetHost {
             name: s.name.value.clone(),
             ip,
+            ipv6: None,
             // What serves it is the daemon's choice (moto's server when installed).
             services: Vec::new(),
             dns: Some(service.dns_name()),
@@ -224,7 +225,7 @@ fn add_route(
     let clash = ctx.lab.route_tables[table]
         .routes
         .iter()
-        .find(|r| r.destination == destination);
+        .find(|r| r.destination == IpNet::V4(destination));
     if let Some(r) = clash {
         let what = match r.target {
             RouteTarget::GatewayEndpoint(e) => format!("endpoint {}", ctx.lab.endpoints[e].name),
@@ -238,7 +239,7 @@ fn add_route(
         return false;
     }
     ctx.lab.route_tables[table].routes.push(Route {
-        destination,
+        destination: IpNet::V4(destination),
         target: RouteTarget::GatewayEndpoint(endpoint),
         prefix_list: Some(service),
     });

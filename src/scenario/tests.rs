@@ -28,7 +28,11 @@ fn cidrs_must_be_canonical_ipv4() {
         .starts_with("invalid CIDR `10.0.0.0`"));
     assert!(parse_cidr("2001:db8::/56")
         .unwrap_err()
-        .contains("IPv6 is not supported yet"));
+        .contains("AWS assigns the IPv6 /56"));
+    assert_eq!(parse_net("::/0").unwrap().to_string(), "::/0");
+    assert!(parse_net("2001:db8::1/64")
+        .unwrap_err()
+        .contains("host bits"));
     assert!(parse_sized_cidr("10.0.0.0/29", 16, 28).is_err());
     assert!(parse_sized_cidr("10.0.0.0/28", 16, 28).is_ok());
 }
@@ -218,7 +222,7 @@ fn expectation_ports() {
         [
             "u.yaml:7:52: expect[0].port: port does not apply to protocol icmp",
             "u.yaml:8:44: expect[1].port: port 70000 is out of range: expected 1-65535",
-            "u.yaml:9:20: expect[2].to: `2001:db8::1`: IPv6 is not supported yet by this version of vpclab",
+            "u.yaml:9:20: expect[2].to: `2001:db8::1` is an IPv6 address, but w has no IPv6 address to send from (set `ipv6: true` on its subnet or VPC)",
         ]
     );
 }
@@ -293,19 +297,19 @@ fn flow_log_errors_name_the_valid_choices() {
         e,
         [
             "u.yaml:7:23: vpcs.a.flow_logs.f1.resource: unknown subnet `nope`; subnets: a1".to_string(),
-            "u.yaml:8:23: vpcs.a.flow_logs.f2.resource: unknown host `db9`; hosts: web1".into(),
+            "u.yaml:8:23: vpcs.a.flow_logs.f2.resource: unknown interface `db9`: expected an instance or a NAT gateway; instances and NAT gateways: web1".into(),
             "u.yaml:8:41: vpcs.a.flow_logs.f2.traffic: invalid traffic `all`: expected ALL, ACCEPT or REJECT".into(),
             "u.yaml:9:23: vpcs.a.flow_logs.f3.resource: unknown VPC `zz`; VPCs: a".into(),
             "u.yaml:9:67: vpcs.a.flow_logs.f3.aggregation_interval: invalid aggregation_interval 300: \
              expected 60 or 600 seconds (or 1-59 in a lab)".into(),
             "u.yaml:10:23: vpcs.a.flow_logs.f4.resource: invalid resource kind `igw` in `igw:a`: \
-             expected vpc:NAME, subnet:NAME or eni:HOST".into(),
+             expected vpc:NAME, subnet:NAME, eni:HOST or eni:NATGW".into(),
             "u.yaml:10:52: vpcs.a.flow_logs.f4.format: invalid format token `(empty)` in \
              `${version}  ${bogus}`: expected ${field} tokens separated by single spaces".into(),
             format!("u.yaml:11:52: vpcs.a.flow_logs.f5.format: unknown flow-log field `bogus`; fields: {}", valid.join(", ")),
             "u.yaml:11:75: vpcs.a.flow_logs.f5.colour: unknown key `colour`; allowed keys: resource, \
              traffic, format, aggregation_interval".into(),
-            "u.yaml:12:7: vpcs.a.flow_logs.f6: missing required key `resource` (vpc:NAME, subnet:NAME or eni:HOST)".into(),
+            "u.yaml:12:7: vpcs.a.flow_logs.f6: missing required key `resource` (vpc:NAME, subnet:NAME, eni:HOST or eni:NATGW)".into(),
         ]
     );
 }

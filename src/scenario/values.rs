@@ -2,12 +2,14 @@
 //! services and route targets. Each parser returns a message naming the bad value and the
 //! expected form; the caller adds the place.
 
-use ipnet::Ipv4Net;
-use std::net::Ipv4Addr;
+use ipnet::{IpNet, Ipv4Net};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::lab::{PortRange, Protocol, Service};
 
-pub(super) const IPV6_UNSUPPORTED: &str = "IPv6 is not supported yet by this version of vpclab";
+/// Why an IPv6 block is refused where AWS takes IPv4 only.
+pub(super) const IPV6_ASSIGNED: &str =
+    "VPC and subnet blocks are IPv4; AWS assigns the IPv6 /56 and /64s (set `ipv6: true`)";
 
 /// Lowercase letters, digits and hyphens only: what goes into namespace and host names.
 fn name_chars(name: &str) -> bool {
@@ -69,7 +71,7 @@ pub(super) fn check_account(account: &str) -> Result<(), String> {
 /// A canonical IPv4 CIDR: `10.0.0.1/16` is refused with its canonical form.
 pub(super) fn parse_cidr(text: &str) -> Result<Ipv4Net, String> {
     if text.contains(':') {
-        return Err(format!("`{text}` is an IPv6 CIDR; {IPV6_UNSUPPORTED}"));
+        return Err(format!("`{text}` is an IPv6 CIDR: {IPV6_ASSIGNED}"));
     }
     let net: Ipv4Net = text
         .parse()
@@ -81,6 +83,28 @@ pub(super) fn parse_cidr(text: &str) -> Result<Ipv4Net, String> {
         ));
     }
     Ok(net)
+}
+
+/// A canonical IPv4 or IPv6 CIDR, for rules and routes: `::/0` and `0.0.0.0/0` are distinct
+/// (aws-rules.md §1.3: the two families never match each other).
+pub(super) fn parse_net(text: &str) -> Result<IpNet, String> {
+    let net: IpNet = text.parse().map_err(|_| {
+        format!("invalid CIDR `{text}`: expected an IPv4 CIDR like 10.0.0.0/16 or an IPv6 CIDR like ::/0")
+    })?;
+    if net.trunc() != net {
+        return Err(format!(
+            "CIDR `{text}` has host bits set: expected {}",
+            net.trunc()
+        ));
+    }
+    Ok(net)
+}
+
+/// A public IPv6 address of an internet host.
+pub(super) fn parse_ipv6(text: &str) -> Result<Ipv6Addr, String> {
+    text.parse().map_err(|_| {
+        format!("invalid IPv6 address `{text}`: expected an address like 2001:db8:ffff::10")
+    })
 }
 
 /// A canonical IPv4 CIDR with a prefix length in `min..=max`.
@@ -97,7 +121,10 @@ pub(super) fn parse_sized_cidr(text: &str, min: u8, max: u8) -> Result<Ipv4Net, 
 
 pub(super) fn parse_ipv4(text: &str) -> Result<Ipv4Addr, String> {
     if text.contains(':') {
-        return Err(format!("`{text}` is an IPv6 address; {IPV6_UNSUPPORTED}"));
+        return Err(format!(
+            "`{text}` is an IPv6 address: expected an IPv4 address here; IPv6 addresses are \
+             assigned from the subnet's /64 (set `ipv6: true`)"
+        ));
     }
     text.parse()
         .map_err(|_| format!("invalid IPv4 address `{text}`: expected an address like 10.0.1.10"))
@@ -167,6 +194,7 @@ pub(super) enum TargetText<'a> {
     Blackhole,
     Peering(&'a str),
     InternetGateway(&'a str),
+    EgressOnlyInternetGateway(&'a str),
     NatGateway(&'a str),
     Instance(&'a str),
 }
@@ -186,12 +214,13 @@ pub(super) fn parse_target(text: &str) -> Result<TargetText<'_>, String> {
     match text.split_once(':') {
         Some(("pcx", name)) if !name.is_empty() => Ok(TargetText::Peering(name)),
         Some(("igw", name)) if !name.is_empty() => Ok(TargetText::InternetGateway(name)),
+        Some(("eigw", name)) if !name.is_empty() => Ok(TargetText::EgressOnlyInternetGateway(name)),
         Some(("nat", name)) if !name.is_empty() => Ok(TargetText::NatGateway(name)),
         Some(("eni", name)) if !name.is_empty() => Ok(TargetText::Instance(name)),
         Some(("vpce", _)) => Err(format!(
             "route target `{text}`: a gateway endpoint adds its routes itself, to the tables its `route_tables:` names"
         )),
-        Some((kind @ ("eigw" | "tgw" | "vgw"), _)) => Err(format!(
+        Some((kind @ ("tgw" | "vgw"), _)) => Err(format!(
             "route target `{text}`: {kind} targets are not supported yet by this version of vpclab"
         )),
         _ => Err(format!(

@@ -2,7 +2,7 @@
 //! header and first question, and a response that echoes the question with A records. Views
 //! over the caller's bytes; responses are written into the caller's buffer. No allocation.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// The fixed header every message starts with.
 pub const HEADER_LEN: usize = 12;
@@ -145,13 +145,13 @@ impl Question<'_> {
 }
 
 /// Writes the response to `query` into `out`: the question echoed as it was asked, `rcode`,
-/// and one A record per address of `answers`, each with `ttl` seconds. Recursion is said to be
+/// and one A record per IPv4 address of `answers` (AAAA per IPv6 one), each with `ttl` seconds. Recursion is said to be
 /// available, as the Amazon resolver says. Returns the length written, or None when `out`
 /// cannot hold it.
 pub fn write_response(
     query: &Query<'_>,
     rcode: Rcode,
-    answers: &[Ipv4Addr],
+    answers: &[IpAddr],
     ttl: u32,
     out: &mut [u8],
 ) -> Option<usize> {
@@ -161,7 +161,8 @@ pub fn write_response(
         &[] // an answer points at the question's name
     };
     let question_len = query.question.map_or(0, |q| q.name.len() + 4);
-    let len = HEADER_LEN + question_len + answers.len() * 16;
+    let record_len = |a: &IpAddr| if a.is_ipv6() { 28 } else { 16 };
+    let len = HEADER_LEN + question_len + answers.iter().map(record_len).sum::<usize>();
     let out = out.get_mut(..len)?;
     let mut flags: u16 = 0x8000 | (u16::from(query.opcode & 0x0f) << 11) | 0x0080;
     if query.recursion_desired {
@@ -182,15 +183,19 @@ pub fn write_response(
         at += 4;
     }
     for addr in answers {
-        let record = &mut out[at..at + 16];
+        let record = &mut out[at..at + record_len(addr)];
         // The name: a pointer to the question's, at offset 12.
         record[0..2].copy_from_slice(&[0xc0, HEADER_LEN as u8]);
-        record[2..4].copy_from_slice(&TYPE_A.to_be_bytes());
+        let (kind, data) = match addr {
+            IpAddr::V4(a) => (TYPE_A, &a.octets()[..]),
+            IpAddr::V6(a) => (TYPE_AAAA, &a.octets()[..]),
+        };
+        record[2..4].copy_from_slice(&kind.to_be_bytes());
         record[4..6].copy_from_slice(&CLASS_IN.to_be_bytes());
         record[6..10].copy_from_slice(&ttl.to_be_bytes());
-        record[10..12].copy_from_slice(&4u16.to_be_bytes());
-        record[12..16].copy_from_slice(&addr.octets());
-        at += 16;
+        record[10..12].copy_from_slice(&(data.len() as u16).to_be_bytes());
+        record[12..].copy_from_slice(data);
+        at += record.len();
     }
     Some(at)
 }
@@ -238,7 +243,7 @@ mod tests {
         let bytes = hex(DIG_WEB1);
         let query = parse_query(&bytes).unwrap();
         let mut out = [0u8; MAX_UDP_MESSAGE];
-        let addr = Ipv4Addr::new(10, 0, 0, 10);
+        let addr = IpAddr::from([10, 0, 0, 10]);
         let n = write_response(&query, Rcode::NoError, &[addr], 60, &mut out).unwrap();
         let expected = hex(concat!(
             "7cf1",
@@ -284,7 +289,7 @@ mod tests {
         let query = parse_query(&bytes).unwrap();
         assert_eq!((query.opcode, query.question), (4, None));
         let mut out = [0u8; MAX_UDP_MESSAGE];
-        let addr = Ipv4Addr::new(192, 0, 2, 1);
+        let addr = IpAddr::from([192, 0, 2, 1]);
         let n = write_response(&query, Rcode::NotImp, &[addr], 60, &mut out).unwrap();
         assert_eq!(n, HEADER_LEN);
         assert_eq!(&out[..n], &hex("288da0840000000000000000")[..]);
@@ -334,7 +339,13 @@ mod tests {
                 let _ = q
                     .question
                     .map(|q| q.name_text(&mut [0u8; MAX_NAME]).is_some());
-                let _ = write_response(&q, Rcode::NoError, &[Ipv4Addr::LOCALHOST], 1, &mut out);
+                let _ = write_response(
+                    &q,
+                    Rcode::NoError,
+                    &[IpAddr::from([127, 0, 0, 1])],
+                    1,
+                    &mut out,
+                );
             }
         }
     }

@@ -1,14 +1,14 @@
 //! Wire layer: zero-copy views of packets. Nothing here allocates per packet.
 
 pub mod dns;
-mod ipv4;
+mod flow;
 mod reset;
 mod rewrite;
 mod udp;
 mod virtio;
 mod vxlan;
 
-pub use ipv4::{FlowKey, ParseError, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
+pub use flow::{FlowKey, ParseError, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
 pub use reset::{tcp_reset, RESET_LEN};
 pub use rewrite::{complete_checksum, rewrite, rewrite_with, L4Checksum};
 pub use udp::{write_udp_headers, UdpView, UDP_HEADERS_LEN};

@@ -2,7 +2,7 @@
 //! from the segment's destination to its source, acknowledging what it sent, written into a
 //! caller's buffer (no allocation).
 
-use super::ipv4::PROTO_TCP;
+use super::flow::PROTO_TCP;
 
 /// Bytes of the reset: an IPv4 header and a TCP header, no options, no payload.
 pub const RESET_LEN: usize = 40;

@@ -5,7 +5,9 @@
 //! only the pseudo-header's sum, and whoever finally sends the packet (or each segment of a
 //! GSO super-packet) adds the data; `rewrite_with` keeps such a field right too.
 
-use super::ipv4::{FlowKey, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
+use std::net::IpAddr;
+
+use super::flow::{FlowKey, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 
 /// What the TCP/UDP checksum field of a packet holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +30,13 @@ pub fn rewrite(packet: &mut [u8], from: &FlowKey, to: &FlowKey) {
 /// As `rewrite`, for a packet whose TCP/UDP checksum field holds `l4` (a GSO super-packet's
 /// header too: its IPv4 checksum is complete, its transport checksum partial).
 pub fn rewrite_with(packet: &mut [u8], from: &FlowKey, to: &FlowKey, l4: L4Checksum) {
+    let (IpAddr::V4(from_src), IpAddr::V4(from_dst), IpAddr::V4(to_src), IpAddr::V4(to_dst)) =
+        (from.src, from.dst, to.src, to.dst)
+    else {
+        // IPv6 addresses are globally unique and never translated (aws-rules.md §3.1).
+        debug_assert_eq!(from, to, "an IPv6 packet was translated");
+        return;
+    };
     let header_len = usize::from(packet[0] & 0x0f) * 4;
     let first_fragment = u16::from_be_bytes([packet[6], packet[7]]) & 0x1fff == 0;
     let partial = l4 == L4Checksum::Partial;
@@ -48,12 +57,12 @@ pub fn rewrite_with(packet: &mut [u8], from: &FlowKey, to: &FlowKey, l4: L4Check
         changes[*n] = (offset, new);
         *n += 1;
     };
-    let (s, d) = (from.src.octets(), to.src.octets());
+    let (s, d) = (from_src.octets(), to_src.octets());
     if s != d {
         change(&mut changes, &mut n, 12, u16::from_be_bytes([d[0], d[1]]));
         change(&mut changes, &mut n, 14, u16::from_be_bytes([d[2], d[3]]));
     }
-    let (s, d) = (from.dst.octets(), to.dst.octets());
+    let (s, d) = (from_dst.octets(), to_dst.octets());
     if s != d {
         change(&mut changes, &mut n, 16, u16::from_be_bytes([d[0], d[1]]));
         change(&mut changes, &mut n, 18, u16::from_be_bytes([d[2], d[3]]));

@@ -4,7 +4,7 @@
 //! UDP header in front of up to 64 KiB that the kernel cuts into `gso_size` segments) and
 //! whether its transport checksum is partial. Read in place; no allocation.
 
-use super::ipv4::{PROTO_TCP, PROTO_UDP};
+use super::flow::{FlowKey, PROTO_TCP, PROTO_UDP};
 use super::rewrite::L4Checksum;
 
 /// The header's length (`struct virtio_net_hdr`, without `num_buffers`): TUN's default.
@@ -16,6 +16,7 @@ pub const PLAIN_VNET_HDR: [u8; VNET_HDR_LEN] = [0; VNET_HDR_LEN];
 const F_NEEDS_CSUM: u8 = 1;
 const GSO_NONE: u8 = 0;
 const GSO_TCPV4: u8 = 1;
+const GSO_TCPV6: u8 = 4;
 const GSO_UDP_L4: u8 = 5;
 const GSO_ECN: u8 = 0x80;
 
@@ -86,7 +87,7 @@ impl VnetHdr {
         if !self.needs_csum() {
             return Some(L4Checksum::Complete);
         }
-        let header_len = usize::from(*packet.first()? & 0x0f) * 4;
+        let header_len = FlowKey::ip_header_len(packet);
         let field = match protocol {
             PROTO_TCP => 16,
             PROTO_UDP => 6,
@@ -107,9 +108,10 @@ impl VnetHdr {
                 header_len: packet.len(),
             });
         }
-        let ip_len = usize::from(*packet.first()? & 0x0f) * 4;
+        packet.first()?;
+        let ip_len = FlowKey::ip_header_len(packet);
         let header_len = match self.gso_type & !GSO_ECN {
-            GSO_TCPV4 => ip_len + usize::from(*packet.get(ip_len + 12)? >> 4) * 4,
+            GSO_TCPV4 | GSO_TCPV6 => ip_len + usize::from(*packet.get(ip_len + 12)? >> 4) * 4,
             GSO_UDP_L4 => ip_len + 8,
             _ => return None,
         };

@@ -14,6 +14,7 @@ pub const INNER_ETHERNET_LEN: usize = 14;
 /// VXLAN flags: the I bit, "the VNI is valid".
 const FLAG_VNI: u8 = 0x08;
 const ETHERTYPE_IPV4: [u8; 2] = [0x08, 0x00];
+const ETHERTYPE_IPV6: [u8; 2] = [0x86, 0xdd];
 
 /// What the outer headers and the inner Ethernet header carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +78,11 @@ pub fn encapsulate(v: &Vxlan, packet: &[u8], inner_max: usize, out: &mut [u8]) -
     let mut ethernet = [0u8; INNER_ETHERNET_LEN];
     ethernet[0..6].copy_from_slice(&v.inner_dst_mac);
     ethernet[6..12].copy_from_slice(&v.inner_src_mac);
-    ethernet[12..14].copy_from_slice(&ETHERTYPE_IPV4);
+    let ethertype = match packet.first().map(|b| b >> 4) {
+        Some(6) => ETHERTYPE_IPV6,
+        _ => ETHERTYPE_IPV4,
+    };
+    ethernet[12..14].copy_from_slice(&ethertype);
     let head = inner_len.min(INNER_ETHERNET_LEN);
     inner[..head].copy_from_slice(&ethernet[..head]);
     inner[head..].copy_from_slice(&packet[..inner_len - head]);

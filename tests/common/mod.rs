@@ -111,6 +111,33 @@ impl Drop for ChildGuard {
     }
 }
 
+/// A real `tcpdump` on `host`'s eth0 that stops after `count` packets matching `filter` (or 20
+/// s); give it a moment to start before sending.
+pub fn capture(lab: &str, host: &str, count: &str, filter: &str) -> ChildGuard {
+    let child = Command::new(BIN)
+        .args([
+            "exec", host, "--lab", lab, "--", "timeout", "20", "tcpdump", "-lni", "eth0",
+        ])
+        .args(["-c", count, filter])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start tcpdump");
+    ChildGuard(child)
+}
+
+impl ChildGuard {
+    /// All it writes to stdout, until it ends.
+    pub fn read_stdout(&mut self) -> String {
+        use std::io::Read as _;
+        let mut out = String::new();
+        if let Some(mut stdout) = self.0.stdout.take() {
+            let _ = stdout.read_to_string(&mut out);
+        }
+        out
+    }
+}
+
 /// The line of `component` in the cost table of `vpclab status --cost`.
 pub fn cost_line<'a>(status: &'a str, component: &str) -> &'a str {
     status

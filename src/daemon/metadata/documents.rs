@@ -12,7 +12,7 @@ pub(super) fn document(lab: &Lab, instance: InstanceId, path: &str) -> Option<St
     let public = i.public_ip.map(|p| p.addr.to_string());
     let public_name = lab.public_dns_name(instance);
     let mac = {
-        let m = crate::fabric::mirror::mac(i.private_ip);
+        let m = crate::fabric::mirror::mac(i.private_ip.into());
         format!(
             "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
             m[0], m[1], m[2], m[3], m[4], m[5]

@@ -1,8 +1,9 @@
-//! The edge of a VPC: the internet gateway's 1:1 NAT both ways, the internet itself, NAT
-//! gateways (source NAT, replies only), gateway endpoints (untranslated, replies by flow) and
-//! services answering from interface endpoints.
+//! The edge of a VPC: the internet gateway's 1:1 NAT both ways (IPv6 untranslated), the
+//! egress-only internet gateway (IPv6 out, replies in), the internet itself, NAT gateways
+//! (source NAT, replies only), gateway endpoints (untranslated, replies by flow) and services
+//! answering from interface endpoints.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use crate::scenario::{
     EndpointId, HostRef, InstanceId, InternetHostId, NatGatewayId, SubnetId, VpcId,
@@ -23,8 +24,7 @@ impl<T: Trace> Ctx<'_, T> {
         if !self.cross_gateway() {
             return Outcome::Drop(DropCode::NoPath);
         }
-        let echo = self.key.protocol == proto::ICMP && self.key.icmp_type == 8;
-        if self.key.protocol != proto::TCP && !echo {
+        if self.key.protocol != proto::TCP && !self.key.is_echo_request() {
             return Outcome::Drop(DropCode::VpceGatewayProtocolRestriction);
         }
         self.trace.hop(Hop::GatewayEndpoint {
@@ -47,7 +47,7 @@ impl<T: Trace> Ctx<'_, T> {
         if let Some(&(_, eni)) = lab
             .enis_of_host(n)
             .iter()
-            .find(|(ip, _)| *ip == self.key.src)
+            .find(|(ip, _)| IpAddr::V4(*ip) == self.key.src)
         {
             // An endpoint answers; it never opens a connection into the VPC.
             if !self.flows.is_tracked(lab.eni_tag(eni), &self.key, self.now) {
@@ -74,10 +74,23 @@ impl<T: Trace> Ctx<'_, T> {
         self.internet()
     }
 
-    /// Out through the internet gateway of `vpc`: the source becomes its public IP.
+    /// Out through the internet gateway of `vpc`: the source becomes its public IP. IPv6
+    /// goes out as it is, from an address of the VPC (globally unique: no translation).
     pub(super) fn igw_egress(&mut self, vpc: VpcId) -> Outcome {
         if !self.cross_gateway() {
             return Outcome::Drop(DropCode::NoPath);
+        }
+        if self.key.is_ipv6() {
+            if !self.lab.vpc_contains(vpc, self.key.src) {
+                return Outcome::Drop(DropCode::IgwPublicIpAssociationForEgress);
+            }
+            self.trace.hop(Hop::InternetGateway {
+                vpc,
+                direction: Direction::Outbound,
+                from: self.key.src,
+                to: self.key.src,
+            });
+            return self.internet();
         }
         let Some(public) = self.lab.public_of(vpc, self.key.src) else {
             return Outcome::Drop(DropCode::IgwPublicIpAssociationForEgress);
@@ -89,10 +102,64 @@ impl<T: Trace> Ctx<'_, T> {
             vpc,
             direction: Direction::Outbound,
             from: self.key.src,
-            to: public,
+            to: public.into(),
         });
-        self.key.src = public;
+        self.key.src = public.into();
         self.internet()
+    }
+
+    /// Out through the egress-only internet gateway of `vpc` (IPv6 only, no security group,
+    /// untranslated): it remembers the flow, so that the replies, and only they, come back.
+    pub(super) fn eigw_egress(&mut self, vpc: VpcId) -> Outcome {
+        if !self.cross_gateway() {
+            return Outcome::Drop(DropCode::NoPath);
+        }
+        if !self.key.is_ipv6() || !self.lab.vpc_contains(vpc, self.key.src) {
+            return Outcome::Drop(DropCode::UnsupportedPacket);
+        }
+        self.trace.hop(Hop::EgressOnlyInternetGateway {
+            vpc,
+            direction: Direction::Outbound,
+        });
+        let tag = self.lab.egress_only_tag(vpc);
+        // A flow always tracked (aws-rules.md §3.4); a full table only costs the replies.
+        if !self.flows.refresh(tag, &self.key, self.now) {
+            self.flows.track(tag, &self.key, self.now);
+        }
+        self.internet()
+    }
+
+    /// An IPv6 packet from the internet to an address of `vpc`'s block: a reply to a flow
+    /// its egress-only gateway let out comes in through it; anything else needs an internet
+    /// gateway. Either way the subnet's NACL and the interface's groups decide next.
+    fn ipv6_ingress(&mut self, vpc: VpcId) -> Outcome {
+        let lab = self.lab;
+        if !self.cross_gateway() {
+            return Outcome::Drop(DropCode::NoPath);
+        }
+        let v = &lab.lab.vpcs[vpc];
+        let reply = v.egress_only_internet_gateway
+            && self
+                .flows
+                .refresh(lab.egress_only_tag(vpc), &self.key, self.now);
+        if reply {
+            self.trace.hop(Hop::EgressOnlyInternetGateway {
+                vpc,
+                direction: Direction::Inbound,
+            });
+        } else if v.internet_gateway {
+            self.trace.hop(Hop::InternetGateway {
+                vpc,
+                direction: Direction::Inbound,
+                from: self.key.dst,
+                to: self.key.dst,
+            });
+        } else if v.egress_only_internet_gateway {
+            return Outcome::Drop(DropCode::EigwNoInboundInitiation);
+        } else {
+            return Outcome::Drop(DropCode::NoRouteToDestination);
+        }
+        self.enter_vpc(vpc)
     }
 
     /// The internet: an internet host, or a public IP of the lab behind its internet gateway.
@@ -104,10 +171,13 @@ impl<T: Trace> Ctx<'_, T> {
             }
             return Outcome::Deliver(host);
         }
+        if let Some(vpc) = lab.vpc_of_ipv6(self.key.dst) {
+            return self.ipv6_ingress(vpc);
+        }
         match lab.public_owner(self.key.dst) {
             Some(PublicOwner::Instance(i)) => self.igw_ingress(lab.lab.instances[i].vpc, i),
             Some(PublicOwner::NatGateway(g)) => self.nat_inbound(g),
-            None if lab.lab.internet.public_pool.contains(&self.key.dst) => {
+            None if matches!(self.key.dst, IpAddr::V4(a) if lab.lab.internet.public_pool.contains(&a)) => {
                 Outcome::Drop(DropCode::IgwPrivateIpAssociationForIngress)
             }
             None => Outcome::Drop(DropCode::NoRouteToDestination),
@@ -125,9 +195,9 @@ impl<T: Trace> Ctx<'_, T> {
             vpc,
             direction: Direction::Inbound,
             from: self.key.dst,
-            to: private,
+            to: private.into(),
         });
-        self.key.dst = private;
+        self.key.dst = private.into();
         self.enter_subnet(target)
     }
 
@@ -149,7 +219,8 @@ impl<T: Trace> Ctx<'_, T> {
             }
             self.trace.hop(Hop::EnterSubnet(g.subnet));
         }
-        if !matches!(self.key.protocol, proto::TCP | proto::UDP | proto::ICMP) {
+        if self.key.is_ipv6() || !matches!(self.key.protocol, proto::TCP | proto::UDP | proto::ICMP)
+        {
             // A NAT gateway carries TCP, UDP and ICMP only (aws-rules.md §3.2).
             return Outcome::Drop(DropCode::UnsupportedPacket);
         }
@@ -161,7 +232,7 @@ impl<T: Trace> Ctx<'_, T> {
         };
         self.metered = Some(Metered::NatGateway(gateway));
         let before = (self.key.src, self.key.src_port);
-        self.key.src = g.private_ip;
+        self.key.src = g.private_ip.into();
         self.key.src_port = port;
         if self.key.protocol == proto::ICMP {
             // The echo identifier is both "ports".
@@ -171,7 +242,7 @@ impl<T: Trace> Ctx<'_, T> {
             gateway,
             direction: Direction::Outbound,
             from: before,
-            to: (g.private_ip, port),
+            to: (g.private_ip.into(), port),
         });
         self.leave_subnet(g.subnet)
     }
@@ -189,9 +260,9 @@ impl<T: Trace> Ctx<'_, T> {
             vpc: g.vpc,
             direction: Direction::Inbound,
             from: self.key.dst,
-            to: g.private_ip,
+            to: g.private_ip.into(),
         });
-        self.key.dst = g.private_ip;
+        self.key.dst = g.private_ip.into();
         if !self.network_acl(g.subnet, Direction::Inbound) {
             return Outcome::Drop(DropCode::SubnetAclRestriction);
         }
@@ -221,6 +292,6 @@ impl<T: Trace> Ctx<'_, T> {
 }
 
 /// RFC 1918 private space, which an internet gateway never routes to.
-fn is_rfc1918(addr: Ipv4Addr) -> bool {
-    addr.is_private()
+fn is_rfc1918(addr: IpAddr) -> bool {
+    matches!(addr, IpAddr::V4(a) if a.is_private())
 }

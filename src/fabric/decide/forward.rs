@@ -1,6 +1,8 @@
 //! Instances that forward (NAT instances, appliances): a route to an interface, and in the
 //! model the part the instance's kernel plays in the data plane (routing, masquerade).
 
+use std::net::IpAddr;
+
 use crate::scenario::{Forwarding, SubnetId};
 
 use super::super::eni::EniId;
@@ -16,7 +18,7 @@ impl<T: Trace> Ctx<'_, T> {
             return Outcome::Drop(DropCode::NoPath);
         }
         let target = self.lab.eni(eni);
-        if target.source_dest_check && self.key.dst != target.ip {
+        if target.source_dest_check && !target.owns(self.key.dst) {
             return Outcome::Drop(DropCode::EniSourceDestCheckRestriction);
         }
         if target.subnet == from_subnet {
@@ -33,12 +35,17 @@ impl<T: Trace> Ctx<'_, T> {
         let lab = self.lab;
         let instance = lab.lab.instances.get(eni)?;
         let forwarding = instance.forwarding?;
+        // The lab turns on IPv4 forwarding only (`net.ipv4.ip_forward`): the kernel keeps
+        // IPv6 packets that are not its own, as the data plane shows.
+        if self.key.is_ipv6() {
+            return None;
+        }
         let tag = lab.eni_tag(eni).vpc ^ u64::from(u32::from(instance.private_ip));
-        if self.key.dst != instance.private_ip {
+        if self.key.dst != IpAddr::V4(instance.private_ip) {
             if forwarding == Forwarding::Masquerade {
                 let port = self.flows.nat().outbound(tag, &self.key, self.now).port()?;
                 let before = (self.key.src, self.key.src_port);
-                self.key.src = instance.private_ip;
+                self.key.src = instance.private_ip.into();
                 self.key.src_port = port;
                 if self.key.protocol == proto::ICMP {
                     self.key.dst_port = port;

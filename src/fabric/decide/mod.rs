@@ -8,12 +8,13 @@
 //! header as delivered. The data plane and `vpclab explain` both call this; `flows` holds the
 //! tracked connections and NAT translations (the data plane's, or a scratch one).
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::scenario::{EndpointId, HostId, InstanceId, NatGatewayId};
 use crate::wire::FlowKey;
 
-use super::{proto, Compiled, Conntrack, DropCode, Outcome, Trace};
+use super::{Compiled, Conntrack, DropCode, Outcome, Trace};
 
 mod edge;
 mod forward;
@@ -50,14 +51,19 @@ pub struct Packet {
     pub quoted: Option<FlowKey>,
 }
 
-/// Reads a packet's headers; what the fabric cannot carry is `UNSUPPORTED_PACKET`.
+/// Reads a packet's headers; what the fabric cannot carry is `UNSUPPORTED_PACKET`. IPv6
+/// link-local and multicast packets (a kernel's router solicitations and MLD reports) stay on
+/// their link: the VPC router answers neighbour discovery itself and forwards none of them.
 pub fn read_packet(bytes: &[u8]) -> Result<Packet, DropCode> {
     let key = FlowKey::parse(bytes).map_err(|_| DropCode::UnsupportedPacket)?;
+    if link_only(key.src) || link_only(key.dst) {
+        return Err(DropCode::UnsupportedPacket);
+    }
     // An ICMP error (destination unreachable, time exceeded) carries the IP header and first
     // 8 bytes of the packet it reports on, after its own 8-byte header.
-    let quoted = if key.protocol == proto::ICMP && matches!(key.icmp_type, 3 | 11) {
-        // `parse` accepted the packet, so its header length is at least 20 and fits.
-        let header_len = usize::from(bytes[0] & 0x0f) * 4;
+    let quoted = if key.is_icmp_error() {
+        // `parse` accepted the packet, so its header fits.
+        let header_len = FlowKey::ip_header_len(bytes);
         bytes
             .get(header_len + 8..)
             .and_then(|q| FlowKey::parse(q).ok())
@@ -65,6 +71,14 @@ pub fn read_packet(bytes: &[u8]) -> Result<Packet, DropCode> {
         None
     };
     Ok(Packet { key, quoted })
+}
+
+/// An IPv6 address that never leaves its link: link-local, multicast or unspecified.
+fn link_only(addr: IpAddr) -> bool {
+    match addr {
+        IpAddr::V4(_) => false,
+        IpAddr::V6(a) => a.is_multicast() || a.is_unspecified() || a.is_unicast_link_local(),
+    }
 }
 
 /// Decides what happens to a packet sent by host `from` at time `now` (any fixed epoch;

@@ -27,7 +27,7 @@ impl<T: Trace> Ctx<'_, T> {
         let lab = self.lab;
         let source = lab.eni(from);
         self.trace.hop(Hop::SourceEni(from));
-        if source.source_dest_check && self.key.src != source.ip {
+        if source.source_dest_check && !source.owns(self.key.src) {
             return Outcome::Drop(DropCode::EniSourceDestCheckRestriction);
         }
         if !self.mirror_copy && !self.security_groups(from, Direction::Outbound) {
@@ -35,7 +35,7 @@ impl<T: Trace> Ctx<'_, T> {
         }
         let subnet = &lab.lab.subnets[source.subnet];
         // Inside one subnet the frame goes straight to the neighbour: no route table, no NACL.
-        if subnet.cidr.contains(&self.key.dst) {
+        if subnet.contains(self.key.dst) {
             if let Some(target) = lab.eni_at(source.vpc, self.key.dst) {
                 if lab.eni(target).subnet == source.subnet {
                     self.trace.hop(Hop::SameSubnet(source.subnet));
@@ -78,6 +78,7 @@ impl<T: Trace> Ctx<'_, T> {
                 self.enter_vpc(peer)
             }
             CompiledTarget::InternetGateway => self.igw_egress(vpc),
+            CompiledTarget::EgressOnlyInternetGateway => self.eigw_egress(vpc),
             CompiledTarget::NatGateway(gateway) => self.nat_outbound(subnet_id, gateway),
             CompiledTarget::GatewayEndpoint(endpoint) => self.gateway_endpoint(endpoint),
             CompiledTarget::Instance(eni) => self.route_to_appliance(subnet_id, eni),

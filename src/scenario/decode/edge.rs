@@ -15,9 +15,9 @@ pub(super) fn internet(node: &Node<'_>, errs: &mut Errors) -> InternetRaw {
         let Some(h) = n.map(errs, &["ip", "ipv6", "services", "dns", "run"]) else {
             continue;
         };
-        h.unsupported(errs, "ipv6");
         raw.hosts.push(InternetHostRaw {
             ip: required_string(&h, errs, "ip", "a public IPv4 address like 198.51.100.10"),
+            ipv6: h.string(errs, "ipv6", "a public IPv6 address like 2001:db8:ffff::10"),
             services: h
                 .get("services")
                 .and_then(|n| n.strings(errs, "a service like http:80, tcp:22, udp:53 or icmp"))

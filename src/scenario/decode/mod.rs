@@ -56,7 +56,7 @@ pub(super) const CIDR: &str = "an IPv4 CIDR like 10.0.0.0/16";
 
 pub(super) const FORWARDING: &str = "route or masquerade";
 
-pub(super) const FLOW_LOG_RESOURCE: &str = "vpc:NAME, subnet:NAME or eni:HOST";
+pub(super) const FLOW_LOG_RESOURCE: &str = "vpc:NAME, subnet:NAME, eni:HOST or eni:NATGW";
 
 pub(super) const FLOW_LOG_TRAFFIC: &str = "ALL, ACCEPT or REJECT";
 

@@ -24,8 +24,6 @@ const VPC_KEYS: &[&str] = &[
     "flow_logs",
 ];
 
-const VPC_UNSUPPORTED: &[&str] = &["ipv6", "egress_only_internet_gateway"];
-
 const ENDPOINT_KEYS: &[&str] = &[
     "service",
     "type",
@@ -64,9 +62,6 @@ const ICMP: &str = "an ICMP type or code number (-1 for all)";
 
 pub(super) fn vpc(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<VpcRaw> {
     let m = node.map(errs, VPC_KEYS)?;
-    for key in VPC_UNSUPPORTED {
-        m.unsupported(errs, key);
-    }
     let cidrs = m
         .required(errs, "cidr", CIDR)
         .and_then(|n| n.strings(errs, CIDR));
@@ -82,6 +77,8 @@ pub(super) fn vpc(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Optio
         instances: Vec::new(),
         flow_logs: Vec::new(),
         internet_gateway: m.boolean(errs, "internet_gateway"),
+        egress_only_internet_gateway: m.boolean(errs, "egress_only_internet_gateway"),
+        ipv6: m.boolean(errs, "ipv6"),
         dns: m.boolean(errs, "dns"),
         nat_gateways: Vec::new(),
         endpoints: Vec::new(),
@@ -181,7 +178,6 @@ fn flow_log(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<Flow
 
 fn subnet(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<SubnetRaw> {
     let m = node.map(errs, SUBNET_KEYS)?;
-    m.unsupported(errs, "ipv6");
     Some(SubnetRaw {
         name,
         cidr: required_string(&m, errs, "cidr", "an IPv4 CIDR like 10.0.1.0/24"),
@@ -189,6 +185,7 @@ fn subnet(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<Subnet
         route_table: m.string(errs, "route_table", NAME),
         network_acl: m.string(errs, "network_acl", NAME),
         map_public_ip_on_launch: m.boolean(errs, "map_public_ip_on_launch"),
+        ipv6: m.boolean(errs, "ipv6"),
     })
 }
 
@@ -331,7 +328,6 @@ fn instance(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<Inst
         }
         None => None,
     };
-    m.unsupported(errs, "ipv6");
     Some(InstanceRaw {
         name,
         subnet: required_string(&m, errs, "subnet", "a subnet name"),
@@ -346,6 +342,7 @@ fn instance(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<Inst
             .unwrap_or_default(),
         run: m.text(errs, "run", "a shell command").map(|r| r.value),
         forwarding: m.string(errs, "forwarding", FORWARDING),
+        ipv6: m.boolean(errs, "ipv6"),
         public_ip,
     })
 }

@@ -73,6 +73,7 @@ pub struct Internet {
 pub struct InternetHost {
     pub name: String,
     pub ip: Ipv4Addr,
+    pub ipv6: Option<std::net::Ipv6Addr>,
     pub services: Vec<Service>,
     /// Its name in DNS (e.g. example.com), resolvable from every host of the lab.
     pub dns: Option<String>,

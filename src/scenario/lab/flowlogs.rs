@@ -1,7 +1,7 @@
 //! Scenario layer: the typed lab's VPC Flow Logs: what each covers and keeps, and the record
 //! fields of AWS's formats (v2-v5).
 
-use super::{InstanceId, SubnetId, VpcId};
+use super::{InstanceId, NatGatewayId, SubnetId, VpcId};
 
 /// A VPC flow log: which interfaces it covers, which records it keeps, how it writes them.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +20,8 @@ pub enum FlowLogResource {
     Vpc(VpcId),
     Subnet(SubnetId),
     Eni(InstanceId),
+    /// The requester-managed interface of a NAT gateway (`eni:NAT`).
+    NatGateway(NatGatewayId),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! Scenario layer: the typed lab's traffic mirroring: targets, filters and sessions.
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 
 use super::{InstanceId, MirrorFilterId, MirrorTargetId, PortRange, Protocol};
 
@@ -29,8 +29,8 @@ pub struct MirrorRule {
     /// ALL unless the protocol is tcp or udp.
     pub source_ports: PortRange,
     pub destination_ports: PortRange,
-    pub source_cidr: Ipv4Net,
-    pub destination_cidr: Ipv4Net,
+    pub source_cidr: IpNet,
+    pub destination_cidr: IpNet,
 }
 
 /// A traffic mirror session: copies of what its filter accepts on `source` go, VXLAN

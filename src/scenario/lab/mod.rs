@@ -1,8 +1,8 @@
 //! Scenario layer: the typed, validated lab. A `Lab` cannot express an invalid topology:
 //! every reference is an index that exists, every address sits inside its subnet.
 
-use ipnet::Ipv4Net;
-use std::net::Ipv4Addr;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 mod edge;
 mod flowlogs;
@@ -71,14 +71,25 @@ pub struct Vpc {
     pub default_network_acl: NetworkAclId,
     /// The SG of instances that name none.
     pub default_security_group: SecurityGroupId,
+    /// The Amazon-provided IPv6 block (a /56), when the VPC is dual stack.
+    pub ipv6_cidr: Option<Ipv6Net>,
     /// An internet gateway (`igw:NAME`, named after the VPC) is attached.
     pub internet_gateway: bool,
+    /// An egress-only internet gateway (`eigw:NAME`, named after the VPC) is attached.
+    pub egress_only_internet_gateway: bool,
     /// The Amazon DNS resolver answers at the primary CIDR's base + 2 and 169.254.169.253
     /// (`enableDnsSupport`).
     pub dns: bool,
 }
 
 impl Vpc {
+    /// The blocks the local routes cover, as `RouteRef::Local` numbers them: the IPv4 blocks,
+    /// then the IPv6 block.
+    pub fn local_blocks(&self) -> impl Iterator<Item = IpNet> + '_ {
+        let v4 = self.cidrs.iter().map(|c| IpNet::V4(*c));
+        v4.chain(self.ipv6_cidr.map(IpNet::V6))
+    }
+
     /// The Amazon DNS resolver's address in this VPC: the primary CIDR's base + 2, if DNS is on.
     pub fn resolver(&self) -> Option<Ipv4Addr> {
         let primary = self.cidrs.first().filter(|_| self.dns)?;
@@ -91,6 +102,8 @@ pub struct Subnet {
     pub name: String,
     pub vpc: VpcId,
     pub cidr: Ipv4Net,
+    /// A /64 of the VPC's IPv6 block, when the subnet is dual stack.
+    pub ipv6_cidr: Option<Ipv6Net>,
     pub az: String,
     pub route_table: RouteTableId,
     /// False when the subnet uses the main table implicitly.
@@ -113,7 +126,7 @@ pub struct RouteTable {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Route {
-    pub destination: Ipv4Net,
+    pub destination: IpNet,
     pub target: RouteTarget,
     /// Set for the route a gateway endpoint adds: its destination is the service's prefix
     /// list (`pl:NAME`), not a CIDR written in the file.
@@ -126,6 +139,8 @@ pub enum RouteTarget {
     Peering(PeeringId),
     /// The VPC's own internet gateway.
     InternetGateway,
+    /// The VPC's own egress-only internet gateway (IPv6 destinations only).
+    EgressOnlyInternetGateway,
     NatGateway(NatGatewayId),
     GatewayEndpoint(EndpointId),
     /// An instance's primary interface (`eni:HOST`): a NAT instance or an appliance.
@@ -143,11 +158,22 @@ impl Protocol {
     pub const TCP: Protocol = Protocol::Number(6);
     pub const UDP: Protocol = Protocol::Number(17);
     pub const ICMP: Protocol = Protocol::Number(1);
+    pub const ICMPV6: Protocol = Protocol::Number(58);
 
     pub fn matches(self, proto: u8) -> bool {
         match self {
             Protocol::All => true,
             Protocol::Number(n) => n == proto,
+        }
+    }
+}
+
+impl Subnet {
+    /// True when `addr` is in the subnet's IPv4 block or its IPv6 /64.
+    pub fn contains(&self, addr: IpAddr) -> bool {
+        match addr {
+            IpAddr::V4(a) => self.cidr.contains(&a),
+            IpAddr::V6(a) => self.ipv6_cidr.is_some_and(|c| c.contains(&a)),
         }
     }
 }
@@ -191,7 +217,7 @@ pub struct SgRule {
 /// The `source` of an ingress rule or the `destination` of an egress rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SgPeer {
-    Cidr(Ipv4Net),
+    Cidr(IpNet),
     Group(SecurityGroupId),
 }
 
@@ -212,7 +238,7 @@ pub struct AclRule {
     pub ports: PortRange,
     pub icmp_type: Option<u8>,
     pub icmp_code: Option<u8>,
-    pub cidr: Ipv4Net,
+    pub cidr: IpNet,
     pub allow: bool,
 }
 
@@ -222,6 +248,8 @@ pub struct Instance {
     pub vpc: VpcId,
     pub subnet: SubnetId,
     pub private_ip: Ipv4Addr,
+    /// Its IPv6 address, from the subnet's /64 (globally unique: never translated).
+    pub ipv6: Option<Ipv6Addr>,
     pub security_groups: Vec<SecurityGroupId>,
     pub source_dest_check: bool,
     pub services: Vec<Service>,
@@ -296,7 +324,7 @@ pub struct Expectation {
     /// As written (`db1`, `10.1.1.20`).
     pub to_text: String,
     /// The address it resolves to.
-    pub to: Ipv4Addr,
+    pub to: IpAddr,
     pub probe: Probe,
     /// tcp/udp/http only; http defaults to 80.
     pub port: Option<u16>,
@@ -363,6 +391,23 @@ impl<'a> HostRef<'a> {
         match self {
             HostRef::Instance(_, i) => i.private_ip,
             HostRef::Internet(_, h) => h.ip,
+        }
+    }
+
+    /// The IPv6 address the host has on `eth0`, if it is dual stack.
+    pub fn ipv6(self) -> Option<Ipv6Addr> {
+        match self {
+            HostRef::Instance(_, i) => i.ipv6,
+            HostRef::Internet(_, h) => h.ipv6,
+        }
+    }
+
+    /// The address the host sends from toward `dst`: its IPv4, or its IPv6 toward an IPv6
+    /// address (None when it has no IPv6: its kernel has no route there).
+    pub fn source_for(self, dst: IpAddr) -> Option<IpAddr> {
+        match dst {
+            IpAddr::V4(_) => Some(self.ip().into()),
+            IpAddr::V6(_) => self.ipv6().map(IpAddr::V6),
         }
     }
 
