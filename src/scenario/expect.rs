@@ -103,7 +103,7 @@ fn hosts(ctx: &Ctx) -> String {
 
 /// The address of host `id` on its own interface (an instance's private IPv4).
 fn host_ip(ctx: &Ctx, id: HostId) -> Ipv4Addr {
-    ctx.lab.host(id).ip()
+    ctx.lab.host_ip(id)
 }
 
 /// `to`: a host name (its private IPv4), `HOST.public` or `NAT.public` (a public IPv4), the
@@ -141,6 +141,11 @@ fn destination(ctx: &mut Ctx, from: Option<HostId>, to: &At<String>) -> Option<(
     let msg = match text.rsplit_once('.') {
         Some((h, "public")) if ctx.host_ids.contains_key(h) => {
             let id = ctx.host_ids[h]?;
+            if ctx.lab.site_host(id).is_some() {
+                let msg = format!("`{text}`: {h} is an on-premises host: it has no public IP");
+                ctx.error(to, msg);
+                return None;
+            }
             match ctx.lab.host(id) {
                 HostRef::Instance(_, i) => match i.public_ip {
                     Some(p) => return Some((text.to_string(), p.addr)),

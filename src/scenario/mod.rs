@@ -17,6 +17,7 @@ mod routing;
 mod security;
 mod services;
 mod values;
+mod vpn;
 mod yaml;
 
 #[cfg(test)]
