@@ -169,6 +169,10 @@ impl Lab {
         }
     }
 
+    pub fn site_host_by_name(&self, name: &str) -> Option<HostId> {
+        (self.host_count()..self.all_host_count()).find(|&id| self.host_name(id) == name)
+    }
+
     /// The site whose router is internet host `n`, if it is one.
     pub fn site_of_router(&self, n: InternetHostId) -> Option<SiteId> {
         self.sites
