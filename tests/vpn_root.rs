@@ -241,3 +241,40 @@ fn down_after_the_daemon_was_killed_stops_wireguard_and_removes_its_sockets() {
         assert!(!socket(name).exists(), "{name}'s socket is left");
     }
 }
+
+#[test]
+fn editing_a_site_rebuilds_it_with_the_same_keys() {
+    require_root!();
+    let lab = "t-vpn-edit";
+    let file = lab_file(lab);
+    let names = interfaces(&file);
+    let _guard = up(&file, lab);
+    let key = |ifname: &str| {
+        text(&exec(
+            lab,
+            "hq-router",
+            &["wg", "show", ifname, "public-key"],
+        ))
+    };
+    let before = key(&names[0]);
+    let text_in = std::fs::read_to_string(&file).unwrap();
+    let grown = text_in.replace(
+        "      pc1: { ip: 192.168.1.10, services: [http:80] }",
+        "      pc1: { ip: 192.168.1.10, services: [http:80] }\n      pc2: { ip: 192.168.2.20 }",
+    );
+    assert_ne!(grown, text_in);
+    std::fs::write(&file, grown).unwrap();
+    let again = vpclab(&["up", file.to_str().unwrap()]);
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(text(&again).contains("rebuilt sites"), "{}", text(&again));
+    let ping = exec(lab, "pc2", &["ping", "-c", "1", "-W", "2", "pc1"]);
+    assert!(text(&ping).contains("1 received"), "{}", text(&ping));
+    // The old wireguard-go processes went; new ones run with the lab's keys.
+    assert_eq!(wireguard_go(&names).len(), 2, "{:?}", wireguard_go(&names));
+    assert_eq!(key(&names[0]), before);
+    down_clean(lab);
+    assert_eq!(wireguard_go(&names), Vec::<String>::new());
+    for name in &names {
+        assert!(!socket(name).exists(), "{name}'s socket is left");
+    }
+}

@@ -15,7 +15,8 @@ use std::collections::HashSet;
 use std::io::Write as _;
 use std::net::Ipv4Addr;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use tokio::task::JoinHandle;
@@ -25,6 +26,9 @@ use super::state::{lab_dir, HostRecord, LabState};
 use crate::netns::{self, NetnsError};
 use crate::scenario::{Lab, Site};
 use crate::vpn::config::{file_name, tunnel_file};
+
+/// How long taking a tunnel down waits for its wireguard-go to exit.
+const WIREGUARD_EXIT_WAIT: Duration = Duration::from_secs(2);
 
 /// What the daemon keeps of the sites it built, to take them down on an edit.
 #[derive(Default)]
@@ -246,6 +250,11 @@ fn remove_all(state: &mut LabState, sites: Sites) -> anyhow::Result<()> {
         // wireguard-go that died goes here.
         if let Err(e) = netns::wireguard::quick_down(&router, &file) {
             first_error.get_or_insert(e.into());
+        }
+        // wireguard-go removes its socket as it exits, just after its interface went.
+        let deadline = Instant::now() + WIREGUARD_EXIT_WAIT;
+        while Path::new(&socket).exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
         }
         match std::fs::remove_file(&socket) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
