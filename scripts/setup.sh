@@ -11,9 +11,11 @@ fi
 
 # gcc builds the C parts of ring (WireGuard's crypto). Tools the lab's hosts and tests run: ip,
 # ping, curl, iperf3, tcpdump, ps/pkill, dig, nft, and OpenSSH (the `ssh` service starts its own
-# sshd inside hosts; the machine's sshd is never used).
+# sshd inside hosts; the machine's sshd is never used). A site's customer gateway is a real
+# WireGuard peer: wireguard-go (userspace, as the kernel may lack the module) driven by wg and
+# wg-quick from wireguard-tools; bird2 is the BGP daemon a site runs for dynamic routing.
 packages=(gcc libc6-dev iproute2 iputils-ping curl iperf3 tcpdump procps ca-certificates dnsutils
-          openssh-client openssh-server nftables)
+          openssh-client openssh-server nftables wireguard-go wireguard-tools bird2)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -14,7 +14,7 @@ fn every_scenario_passes_check_and_leaves_nothing() {
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml") && !pending(p))
         .collect();
     files.sort();
     assert!(!files.is_empty());

@@ -498,7 +498,7 @@ fn rule_values() {
 
 #[test]
 fn documented_but_unsupported_keys() {
-    let text = r#"sites: { dc: {} }
+    let text = r#"transit_gateways: { tgw1: {} }
 vpcs:
   a:
     cidr: 10.0.0.0/16
@@ -506,16 +506,15 @@ vpcs:
     ipv6: false
     dns: true
     subnets: { a1: { cidr: 10.0.1.0/24, ipv6: true } }
-    route_tables: { rt: { propagate: [vgw:v1] } }
+    route_tables: { rt: { main: true } }
     instances: { web: { subnet: a1, ipv6: true } }
 "#;
     assert_errors(
         text,
         &[
-            "t.yaml:1:1: sites: `sites` is not supported yet by this version of vpclab",
+            "t.yaml:1:1: transit_gateways: `transit_gateways` is not supported yet by this version of vpclab",
             "t.yaml:5:35: vpcs.a.egress_only_internet_gateway: an egress-only internet gateway carries IPv6 only: set `ipv6: true` on the VPC",
             "t.yaml:8:47: vpcs.a.subnets.a1.ipv6: subnet a1 asks for IPv6 but vpc a has no IPv6 block: set `ipv6: true` on the VPC",
-            "t.yaml:9:27: vpcs.a.route_tables.rt.propagate: `propagate` is not supported yet by this version of vpclab",
             "t.yaml:10:43: vpcs.a.instances.web.ipv6: instance web asks for IPv6 but subnet a1 has no IPv6 /64: set `ipv6: true` on the subnet or its VPC",
         ],
     );
@@ -912,6 +911,263 @@ vpcs:
         );
     }
     assert_eq!(got.len(), expected.len(), "{got:#?}");
+}
+
+const VPN_STATIC: &str = "scenarios/vpn-static.yaml";
+
+#[test]
+fn sites_and_vpn_resolve_with_tunnels_keys_and_host_ids() {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(VPN_STATIC);
+    let lab = load_file(&file).expect("valid file");
+    // The router is an internet host of its own, after the written ones (none here).
+    assert_eq!(lab.sites.len(), 1);
+    let hq = &lab.sites[0];
+    assert_eq!(hq.lan_ip, Ipv4Addr::new(192, 168, 0, 1));
+    assert_eq!(hq.customer_gateway.asn, Some(65000));
+    let router = &lab.internet.hosts[hq.customer_gateway.router];
+    assert_eq!(
+        (router.name.as_str(), router.ip),
+        ("hq-router", Ipv4Addr::new(198, 51, 100, 20))
+    );
+    assert!(lab.host_by_name("hq-router").is_some());
+    // Site hosts come after every host with a fabric port.
+    let pc1 = lab.site_host_id(0, 0);
+    assert_eq!(pc1, lab.host_count());
+    assert_eq!(lab.all_host_count(), lab.host_count() + 1);
+    assert_eq!(lab.host_name(pc1), "pc1");
+    assert_eq!(lab.host_ip(pc1), Ipv4Addr::new(192, 168, 1, 10));
+    assert_eq!(lab.host_by_name("pc1"), None, "no fabric port");
+    assert_eq!(lab.expectations[0].from, pc1);
+    // The VGW, its propagation into app-rt only, and the connection's two tunnels.
+    assert_eq!(lab.vpn_gateways.len(), 1);
+    assert_eq!(
+        lab.vpn_gateways[0].asn, 64512,
+        "AWS's default Amazon side ASN"
+    );
+    for t in &lab.route_tables {
+        let want: &[usize] = if t.name == "app-rt" { &[0] } else { &[] };
+        assert_eq!(t.propagate, want, "{}", t.name);
+    }
+    let c = &lab.vpn_connections[0];
+    assert_eq!(
+        c.static_routes,
+        ["192.168.0.0/16".parse::<ipnet::Ipv4Net>().unwrap()]
+    );
+    let [t1, t2] = &c.tunnels;
+    assert_eq!((t1.number, t2.number), (1, 2));
+    assert_eq!(t1.inside.to_string(), "169.254.10.0/30");
+    assert_eq!(t2.inside.to_string(), "169.254.11.0/30");
+    assert_eq!(t1.aws_inside(), Ipv4Addr::new(169, 254, 10, 1));
+    assert_eq!(t1.customer_inside(), Ipv4Addr::new(169, 254, 10, 2));
+    // From the default pool, after its first ten addresses, as Elastic IPs are.
+    assert_eq!(t1.outside_ip, Ipv4Addr::new(203, 0, 113, 10));
+    assert_eq!(t2.outside_ip, Ipv4Addr::new(203, 0, 113, 11));
+    assert_eq!((t1.aws_port, t2.aws_port), (51820, 51821));
+    assert_eq!((t1.customer_port, t2.customer_port), (51820, 51821));
+    assert!(t1.metric() < t2.metric(), "tunnel 1 is the active one");
+    assert_ne!(t1.aws_key, t1.customer_key);
+    assert_ne!(t1.aws_key, t2.aws_key);
+    assert_ne!(t1.interface, t2.interface);
+    assert!(t1.interface.len() <= 15);
+}
+
+#[test]
+fn vpn_addresses_follow_public_ips_and_a_second_connection_takes_the_next_ports() {
+    let text = r#"vpcs:
+  a:
+    cidr: 10.0.0.0/16
+    internet_gateway: true
+    subnets: { pub: { cidr: 10.0.0.0/24, map_public_ip_on_launch: true } }
+    route_tables:
+      rt:
+        main: true
+        routes: [{ destination: 172.16.0.0/12, target: vgw:va }]
+    nat_gateways: { gw: { subnet: pub } }
+    instances: { web: { subnet: pub } }
+  b: { cidr: 10.1.0.0/16 }
+sites:
+  hq:
+    cidr: 192.168.0.0/16
+    customer_gateway: { public_ip: 198.51.100.20 }
+    hosts: { pc1: { ip: 192.168.1.10 }, pc2: { ip: 192.168.2.10, services: [http:80] } }
+  br:
+    cidr: 172.16.0.0/16
+    customer_gateway: { public_ip: 198.51.100.21 }
+    hosts: { br1: { ip: 172.16.0.10 } }
+vpn_gateways: { va: { vpc: a }, vb: { vpc: b, asn: 65100 } }
+vpn_connections:
+  hq-a: { site: hq, gateway: vgw:va, routing: static, static_routes: [192.168.0.0/16] }
+  hq-b: { site: hq, gateway: vgw:vb, routing: static, static_routes: [192.168.0.0/16] }
+  br-a: { site: br, gateway: vgw:va, routing: static, static_routes: [172.16.0.0/16] }
+"#;
+    let lab = load_str(text, "t.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let table = lab.route_tables.iter().find(|t| t.name == "rt").unwrap();
+    assert_eq!(table.routes[0].target, RouteTarget::VpnGateway(0));
+    // web's public IP is .10 and the NAT gateway's EIP .11: the tunnels take .12 on.
+    let outside: Vec<String> = lab
+        .vpn_connections
+        .iter()
+        .flat_map(|c| c.tunnels.iter().map(|t| t.outside_ip.to_string()))
+        .collect();
+    assert_eq!(
+        outside,
+        [
+            "203.0.113.12",
+            "203.0.113.13",
+            "203.0.113.14",
+            "203.0.113.15",
+            "203.0.113.16",
+            "203.0.113.17"
+        ]
+    );
+    let inside: Vec<String> = lab.vpn_connections[1]
+        .tunnels
+        .iter()
+        .map(|t| t.inside.to_string())
+        .collect();
+    assert_eq!(inside, ["169.254.12.0/30", "169.254.13.0/30"]);
+    // hq's second connection listens on the next two ports of its router; br starts over.
+    let ports = |c: usize| {
+        lab.vpn_connections[c]
+            .tunnels
+            .each_ref()
+            .map(|t| t.customer_port)
+    };
+    assert_eq!(ports(1), [51822, 51823]);
+    assert_eq!(ports(2), [51820, 51821]);
+    // Both routers are internet hosts; the three site hosts follow them, site by site.
+    assert_eq!(lab.internet.hosts.len(), 2);
+    let names: Vec<&str> = (lab.host_count()..lab.all_host_count())
+        .map(|id| lab.host_name(id))
+        .collect();
+    assert_eq!(names, ["pc1", "pc2", "br1"]);
+    assert_eq!(lab.site_host(lab.host_count() + 2).map(|(s, _)| s), Some(1));
+}
+
+#[test]
+fn vpn_bad_input_is_reported_all_at_once() {
+    let text = r#"vpcs:
+  a:
+    cidr: 10.0.0.0/16
+    route_tables:
+      rt:
+        propagate: [vgw:v2, v1, vgw:nope, vgw:v1, vgw:v1]
+        routes:
+          - { destination: 172.16.0.0/12, target: vgw:v2 }
+  b: { cidr: 10.1.0.0/16 }
+  d: { cidr: 10.3.0.0/16 }
+  c: { cidr: 10.2.0.0/16 }
+sites:
+  hq:
+    cidr: 192.168.0.0/16
+    customer_gateway: { public_ip: 198.51.100.20, asn: 65000 }
+    hosts:
+      pc1: { ip: 192.168.1.10 }
+      pc2: { ip: 192.168.0.1 }
+      pc3: { ip: 10.9.0.1 }
+  branch:
+    cidr: 172.20.0.0/16
+    customer_gateway: { public_ip: 198.51.100.21, asn: 65000 }
+  overlap-site:
+    cidr: 192.168.128.0/17
+    customer_gateway: { public_ip: 198.51.100.22 }
+  overlap-vpc:
+    cidr: 10.1.0.0/24
+    customer_gateway: { public_ip: 198.51.100.23 }
+  noasn:
+    cidr: 172.21.0.0/16
+    customer_gateway: { public_ip: 203.0.113.50, behind_nat: true }
+  lone:
+    cidr: 172.22.0.0/16
+    customer_gateway: { public_ip: 198.51.100.24 }
+vpn_gateways:
+  v1: { vpc: a }
+  v2: { vpc: b }
+  v3: { vpc: a }
+  v4: { vpc: c, asn: 65000 }
+  v5: { asn: 100, vpc: d }
+vpn_connections:
+  hq-vpn: { site: hq, gateway: vgw:v1, routing: bgp }
+  branch-vpn: { site: branch, gateway: vgw:v1, routing: bgp }
+  static-vpn: { site: hq, gateway: vgw:v2, routing: static }
+  lone-vpn: { site: lone, gateway: vgw:v2, routing: bgp, static_routes: [172.22.0.0/16] }
+  tgw-vpn: { site: lone, gateway: tgw:t1, routing: static, static_routes: [172.22.0.0/16] }
+  ghost-vpn: { site: ghost, gateway: vgw:v9, routing: ospf }
+  same-asn: { site: branch, gateway: vgw:v4, routing: bgp }
+"#;
+    assert_errors(
+        text,
+        &[
+            "t.yaml:6:21: vpcs.a.route_tables.rt.propagate[0]: `vgw:v2`: virtual private gateway v2 is attached to vpc b, not to vpc a; a route table can only use its own VPC's VGW",
+            "t.yaml:6:29: vpcs.a.route_tables.rt.propagate[1]: invalid propagation `v1`: expected vgw:NAME (routes propagate from a virtual private gateway)",
+            "t.yaml:6:33: vpcs.a.route_tables.rt.propagate[2]: unknown virtual private gateway `vgw:nope`; VPN gateways of vpc a: v1",
+            "t.yaml:6:51: vpcs.a.route_tables.rt.propagate[4]: duplicate propagation from vgw:v1",
+            "t.yaml:8:51: vpcs.a.route_tables.rt.routes[0].target: `vgw:v2`: virtual private gateway v2 is attached to vpc b, not to vpc a; a route table can only use its own VPC's VGW",
+            "t.yaml:18:18: sites.hq.hosts.pc2.ip: address 192.168.0.1 is the site router's address on its LAN (the first of 192.168.0.0/16)",
+            "t.yaml:19:18: sites.hq.hosts.pc3.ip: address 10.9.0.1 is not inside the site's CIDR 192.168.0.0/16",
+            "t.yaml:24:11: sites.overlap-site.cidr: site CIDR 192.168.128.0/17 overlaps site hq (192.168.0.0/16): a site's addresses must be its own (a VPN cannot join overlapping networks)",
+            "t.yaml:27:11: sites.overlap-vpc.cidr: site CIDR 10.1.0.0/24 overlaps vpc b (10.1.0.0/16): a site's addresses must be its own (a VPN cannot join overlapping networks)",
+            "t.yaml:31:36: sites.noasn.customer_gateway.public_ip: customer gateway address 203.0.113.50 is inside the public pool 203.0.113.0/24 (the default public pool), which the lab hands out as AWS's public IPs: pick an address outside it, like 198.51.100.20",
+            "t.yaml:31:50: sites.noasn.customer_gateway.behind_nat: `behind_nat` is not supported yet by this version of vpclab",
+            "t.yaml:38:14: vpn_gateways.v3.vpc: vpc a already has virtual private gateway v1 attached: a VPC takes one VGW at a time",
+            "t.yaml:40:14: vpn_gateways.v5.asn: Amazon side ASN 100 is out of range: expected a private ASN 64512-65534 or 4200000000-4294967294",
+            "t.yaml:43:3: vpn_connections.branch-vpn: sites hq and branch both have ASN 65000 on vgw:v1: with BGP, VPN CloudHub needs a unique ASN per site (each would drop the other's routes as its own)",
+            "t.yaml:44:53: vpn_connections.static-vpn: a static VPN connection needs `static_routes` (the site's prefixes, like [192.168.0.0/16])",
+            "t.yaml:45:53: vpn_connections.lone-vpn.routing: routing bgp needs the customer gateway's BGP ASN: set sites.lone.customer_gateway.asn (65000 is AWS's default), or use routing static",
+            "t.yaml:45:58: vpn_connections.lone-vpn.static_routes: static_routes apply to `routing: static` only; with bgp the site advertises its prefixes",
+            "t.yaml:46:35: vpn_connections.tgw-vpn.gateway: `tgw:t1`: VPN connections to a transit gateway are not supported yet by this version of vpclab",
+            "t.yaml:47:22: vpn_connections.ghost-vpn.site: unknown site `ghost`; sites: hq, branch, lone",
+            "t.yaml:47:38: vpn_connections.ghost-vpn.gateway: unknown virtual private gateway `vgw:v9`; VPN gateways: v1, v2, v4",
+            "t.yaml:47:55: vpn_connections.ghost-vpn.routing: invalid routing `ospf`: expected static or bgp",
+            "t.yaml:48:55: vpn_connections.same-asn.routing: site branch has ASN 65000, the Amazon side ASN of vgw:v4: eBGP needs two different ASNs",
+        ],
+    );
+}
+
+#[test]
+fn site_hosts_and_connection_details() {
+    let text = r#"internet: { hosts: { hq-router: { ip: 198.51.100.9 } } }
+vpcs:
+  a: { cidr: 10.0.0.0/16 }
+sites:
+  hq:
+    cidr: 192.168.0.0/16
+    customer_gateway: { public_ip: 198.51.100.9, asn: 65000 }
+    hosts:
+      pc1: { ip: 192.168.1.10, services: [ssh] }
+      pc2: { ip: 192.168.1.10 }
+  a-site-with-a-long-name:
+    cidr: 172.16.0.0/16
+    customer_gateway: { public_ip: 198.51.100.30 }
+  ok:
+    cidr: 172.17.0.0/16
+    customer_gateway: { public_ip: 198.51.100.31, asn: 9999999999 }
+  ok2:
+    cidr: 172.18.0.0/16
+    customer_gateway: { public_ip: 198.51.100.32, asn: 65001 }
+vpn_gateways:
+  v1: { vpc: a }
+vpn_connections:
+  one: { site: ok2, gateway: vgw:v1, routing: static, static_routes: [172.18.0.0/16] }
+  two: { site: ok2, gateway: vgw:v1, routing: static, static_routes: [172.18.0.0/16] }
+  three: { site: ok2, gateway: v1, routing: static, static_routes: [172.18.0.0/16, 172.18.0.0/16] }
+  four: { site: ok2, gateway: vgw:v1, routing: static, static_routes: [] }
+"#;
+    assert_errors(
+        text,
+        &[
+            "t.yaml:5:3: sites.hq: site hq's router is host `hq-router`, a name already declared at line 1 (internet.hosts.hq-router)",
+            "t.yaml:7:36: sites.hq.customer_gateway.public_ip: customer gateway address 198.51.100.9 is already the address of hq-router",
+            "t.yaml:9:43: sites.hq.hosts.pc1.services[0]: `ssh` is not supported yet on an on-premises host by this version of vpclab",
+            "t.yaml:10:18: sites.hq.hosts.pc2.ip: address 192.168.1.10 is already the address of pc1",
+            "t.yaml:11:3: sites.a-site-with-a-long-name: site name `a-site-with-a-long-name` is too long: its router is host `a-site-with-a-long-name-router`, and host names have at most 24 characters (site names at most 17)",
+            "t.yaml:16:56: sites.ok.customer_gateway.asn: customer gateway ASN 9999999999 is out of range: expected 1-2147483647 (64512-65534 are private)",
+            "t.yaml:24:3: vpn_connections.two: site ok2 already has VPN connection one to vgw:v1: one connection per customer gateway and virtual private gateway",
+            "t.yaml:25:32: vpn_connections.three.gateway: invalid gateway `v1`: expected vgw:NAME (a virtual private gateway) or tgw:NAME",
+            "t.yaml:25:84: vpn_connections.three.static_routes[1]: duplicate static route 172.18.0.0/16",
+            "t.yaml:26:56: vpn_connections.four.static_routes: expected at least one prefix, like [192.168.0.0/16]",
+        ],
+    );
 }
 
 #[test]

@@ -3,6 +3,10 @@
 
 use std::path::Path;
 
+// For `pending` only; the root-tier helpers are unused here.
+#[allow(unused_macros)]
+mod common;
+
 use vpclab::fabric::{explain, probe_key, Compiled};
 use vpclab::scenario::{self, Probe};
 
@@ -54,7 +58,7 @@ fn every_scenario_loads_and_has_expectations() {
 fn every_expectation_holds_in_the_model() {
     let mut failures = Vec::new();
     let mut checked = 0;
-    for file in scenario_files() {
+    for file in scenario_files().into_iter().filter(|f| !common::pending(f)) {
         let lab = scenario::load_file(&file).unwrap_or_else(|e| panic!("{e}"));
         let compiled = Compiled::new(lab.clone());
         for e in &lab.expectations {

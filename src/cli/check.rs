@@ -102,7 +102,7 @@ fn panic_row() -> Row {
 }
 
 fn check_one(lab: &Lab, e: &Expectation) -> Row {
-    let from_name = lab.host(e.from).name();
+    let from_name = lab.host_name(e.from);
     let protocol = match e.probe {
         Probe::Icmp => "icmp",
         Probe::Tcp => "tcp",

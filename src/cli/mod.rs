@@ -5,6 +5,7 @@ mod check;
 mod labs;
 mod logs;
 mod up;
+mod vpn;
 
 use clap::{Parser, Subcommand};
 
@@ -65,6 +66,10 @@ enum Verb {
     /// Read the lab's delivered VPC Flow Logs: filter them, follow them, or find port scans and
     /// top talkers.
     Logs(logs::LogsArgs),
+    /// Site-to-Site VPN of a running lab: `vpn config CONNECTION [--tunnel 1|2]` prints the
+    /// customer gateway's configuration (wg-quick files), as AWS's "Download configuration".
+    #[command(subcommand)]
+    Vpn(vpn::VpnVerb),
     /// Parse and validate a scenario file without building anything (no root needed).
     Validate { file: String },
     /// Run the daemon of a lab (started by `up`).
@@ -94,6 +99,7 @@ pub fn main() -> i32 {
         } => labs::explain(&from, &to, &protocol, port, lab.as_deref()),
         Verb::Status { lab, cost } => labs::status(lab.as_deref(), cost),
         Verb::Logs(args) => logs::logs(args),
+        Verb::Vpn(verb) => vpn::vpn(verb),
         Verb::Validate { file } => up::validate(&file),
         Verb::Daemon { lab, source } => crate::daemon::run_daemon(&lab, &source).map(|()| 0),
     };

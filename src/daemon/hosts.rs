@@ -216,7 +216,7 @@ fn wait_listening(ns: &str, name: &str, ip: Ipv4Addr) -> anyhow::Result<()> {
 
 /// Starts `run:` inside the host, detached; its output goes to HOST.log in the state folder.
 /// It is stopped by `down`, which kills every process in the lab's namespaces.
-fn start_command(lab: &str, ns: &str, host: &str, command: &str) -> anyhow::Result<()> {
+pub(super) fn start_command(lab: &str, ns: &str, host: &str, command: &str) -> anyhow::Result<()> {
     let log_path = lab_dir(lab).join(format!("{host}.log"));
     let log = std::fs::File::create(&log_path)
         .with_context(|| format!("create {}", log_path.display()))?;

@@ -13,8 +13,10 @@ mod metadata;
 mod mirror;
 mod resolver;
 mod run;
+pub mod sites;
 mod ssh;
 pub mod state;
 pub mod teardown;
+pub mod vpn_keys;
 
 pub use run::run_daemon;

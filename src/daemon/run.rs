@@ -35,6 +35,8 @@ struct Daemon {
     flow_logs: Arc<FlowLogSink>,
     /// When the lab came up: gateways are billed per started hour from then.
     started: std::time::Instant,
+    /// On-premises sites: their hosts and the customer sides of VPN connections.
+    sites: super::sites::Sites,
 }
 
 /// Runs the daemon of the lab whose scenario copy is in its state folder. Returns only on error.
@@ -91,7 +93,10 @@ fn load_copy(lab_name: &str, source: &str) -> anyhow::Result<Lab> {
     let path = scenario_copy(lab_name);
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
-    scenario::load_str(&text, source).map_err(|e| anyhow::anyhow!("{e}"))
+    let mut lab = scenario::load_str(&text, source).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // The VPN keys of the lab's first load, for its whole life.
+    super::vpn_keys::keep(&mut lab)?;
+    Ok(lab)
 }
 
 /// Creates every host and starts the packet loops; on error returns the partial state to undo.
@@ -106,6 +111,10 @@ async fn build(lab: Lab, mut state: LabState) -> Result<Daemon, (anyhow::Error, 
         return Err((e, state));
     }
     if let Err(e) = ssh::set_up(&mut state, &lab, 0..lab.host_count()).await {
+        return Err((e, state));
+    }
+    let (sites, error) = super::sites::build(&mut state, &lab);
+    if let Some(e) = error {
         return Err((e, state));
     }
     let shared = Arc::new(ArcSwap::from_pointee(runtime_for(&lab, &hosts, None)));
@@ -124,6 +133,7 @@ async fn build(lab: Lab, mut state: LabState) -> Result<Daemon, (anyhow::Error, 
         tracking,
         flow_logs,
         started: std::time::Instant::now(),
+        sites,
     };
     let names: Vec<String> = daemon.hosts.keys().cloned().collect();
     for name in names {
@@ -234,6 +244,13 @@ fn explain_request(
     let compiled = &runtime.compiled;
     let lab = &compiled.lab;
     let Some(src) = lab.host_by_name(from) else {
+        if lab.site_host_by_name(from).is_some() {
+            return Reply::Error {
+                message: format!(
+                    "{from} is an on-premises host: the model does not follow packets out of a site yet (the VPN's AWS end is not wired)"
+                ),
+            };
+        }
         return Reply::Error {
             message: format!("no host named {from} in lab {}", lab.name),
         };
@@ -280,8 +297,8 @@ fn explain_request(
 /// or a NAT gateway's Elastic IP), `vpce:NAME` (an interface endpoint), a DNS name (as the
 /// source instance's resolver answers it), `NAME.ipv6` (a host's IPv6), or an IP address.
 fn destination(lab: &Lab, src: HostId, to: &str) -> Option<std::net::IpAddr> {
-    if let Some(id) = lab.host_by_name(to) {
-        return Some(lab.host(id).ip().into());
+    if let Some(id) = lab.host_by_name(to).or_else(|| lab.site_host_by_name(to)) {
+        return Some(lab.host_ip(id).into());
     }
     if let Ok(ip) = to.parse() {
         return Some(ip);
@@ -329,6 +346,13 @@ async fn apply(daemon: &mut Daemon) -> anyhow::Result<Vec<String>> {
         );
     }
     let mut changes = Vec::new();
+    // Sites hang off their routers' namespaces: an edit of them rebuilds them all, first
+    // taken down while the routers are still there.
+    let sites_changed = !super::sites::same(&lab, &daemon.lab);
+    if sites_changed {
+        let sites = std::mem::take(&mut daemon.sites);
+        super::sites::remove(&mut daemon.state, sites)?;
+    }
     let wanted: HashMap<String, HostSpec> = (0..lab.host_count())
         .map(|id| {
             let spec = HostSpec::of(&lab, id);
@@ -370,6 +394,16 @@ async fn apply(daemon: &mut Daemon) -> anyhow::Result<Vec<String>> {
     }
     write_all_host_files(&mut daemon.state, &lab)?;
     ssh::set_up(&mut daemon.state, &lab, created).await?;
+    if sites_changed {
+        let (sites, error) = super::sites::build(&mut daemon.state, &lab);
+        daemon.sites = sites;
+        if let Some(e) = error {
+            return Err(e);
+        }
+        changes.push("rebuilt sites and VPN connections".to_string());
+    } else {
+        super::sites::write_host_files(&lab)?;
+    }
     if lab != daemon.lab {
         changes.push("updated routes and rules".to_string());
     }

@@ -39,6 +39,10 @@ pub struct LabState {
     /// Folders under /etc/netns created.
     pub etc_dirs: Vec<String>,
     pub hosts: Vec<HostRecord>,
+    /// Files made outside the lab's folders (wireguard-go's sockets in /var/run/wireguard),
+    /// removed after the processes in the lab's namespaces are gone.
+    #[serde(default)]
+    pub files: Vec<String>,
 }
 
 pub fn lab_dir(lab: &str) -> PathBuf {

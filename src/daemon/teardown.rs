@@ -57,6 +57,14 @@ pub fn remove_recorded(state: &LabState, removed: &mut Removed) -> anyhow::Resul
             Err(e) => errors.push(e.to_string()),
         }
     }
+    for file in &state.files {
+        match std::fs::remove_file(file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                errors.push(format!("remove {file}: {e}"))
+            }
+            _ => {}
+        }
+    }
     for ns in &state.etc_dirs {
         // The ssh client folder first: the host folder is removed only when empty.
         if let Err(e) = netns::ssh::remove_client_config(ns) {

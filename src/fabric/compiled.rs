@@ -119,6 +119,8 @@ impl Compiled {
                         RouteTarget::NatGateway(g) => CompiledTarget::NatGateway(g),
                         RouteTarget::GatewayEndpoint(e) => CompiledTarget::GatewayEndpoint(e),
                         RouteTarget::Instance(i) => CompiledTarget::Instance(i),
+                        // VPN: wired by the lead (until then a VGW route drops as a blackhole).
+                        RouteTarget::VpnGateway(_) => CompiledTarget::Blackhole,
                     },
                     route: RouteRef::Declared(i),
                 });

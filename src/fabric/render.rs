@@ -141,6 +141,10 @@ fn describe(lab: &Compiled, key: &FlowKey, hop: &Hop) -> String {
                         crate::scenario::RouteTarget::Instance(i) => {
                             format!("eni:{}", l.instances[i].name)
                         }
+                        // VPN: wired by the lead.
+                        crate::scenario::RouteTarget::VpnGateway(g) => {
+                            format!("vgw:{}", l.vpn_gateways[g].name)
+                        }
                     };
                     let destination = match r.prefix_list {
                         Some(s) => format!("pl:{} ({})", l.services[s].name, r.destination),

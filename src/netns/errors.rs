@@ -95,6 +95,13 @@ pub enum NetnsError {
         source: io::Error,
     },
 
+    #[error("{op} in netns {ns}: {detail}")]
+    WireGuard {
+        ns: String,
+        op: String,
+        detail: String,
+    },
+
     #[error("start sshd in netns {ns}: {reason}")]
     Sshd { ns: String, reason: String },
 

@@ -10,7 +10,9 @@ pub mod loopback;
 pub mod namespace;
 pub mod probe;
 pub mod services;
+pub mod site;
 pub mod ssh;
+pub mod wireguard;
 
 pub use errors::{require_root, NetnsError};
 pub use etc::{hosts_text, remove_host_files, write_host_files, write_host_files_text};

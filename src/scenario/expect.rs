@@ -13,7 +13,7 @@ pub(super) fn expectations(ctx: &mut Ctx, raw: &[ExpectRaw]) {
         let from = e.from.as_ref().and_then(|f| host(ctx, f));
         let mut to = e.to.as_ref().and_then(|t| destination(ctx, from, t));
         if let (Some(f), Some((text, addr)), Some(at)) = (from, &to, &e.to) {
-            if ctx.lab.host(f).source_for(*addr).is_none() {
+            if ctx.lab.host_source_for(f, *addr).is_none() {
                 let what = if *text == addr.to_string() {
                     format!("`{text}` is an IPv6 address")
                 } else {
@@ -22,7 +22,7 @@ pub(super) fn expectations(ctx: &mut Ctx, raw: &[ExpectRaw]) {
                 let msg = format!(
                     "{what}, but {} has no IPv6 address to send from (set `ipv6: true` on its \
                      subnet or VPC)",
-                    ctx.lab.host(f).name()
+                    ctx.lab.host_name(f)
                 );
                 ctx.error(at, msg);
                 to = None;
@@ -118,7 +118,7 @@ fn hosts(ctx: &Ctx) -> String {
 
 /// The address of host `id` on its own interface (an instance's private IPv4).
 fn host_ip(ctx: &Ctx, id: HostId) -> IpAddr {
-    ctx.lab.host(id).ip().into()
+    ctx.lab.host_ip(id).into()
 }
 
 /// `to`: a host name (its private IPv4), `HOST.public` or `NAT.public` (a public IPv4), the
@@ -156,6 +156,11 @@ fn destination(ctx: &mut Ctx, from: Option<HostId>, to: &At<String>) -> Option<(
     let msg = match text.rsplit_once('.') {
         Some((h, "public")) if ctx.host_ids.contains_key(h) => {
             let id = ctx.host_ids[h]?;
+            if ctx.lab.site_host(id).is_some() {
+                let msg = format!("`{text}`: {h} is an on-premises host: it has no public IP");
+                ctx.error(to, msg);
+                return None;
+            }
             match ctx.lab.host(id) {
                 HostRef::Instance(_, i) => match i.public_ip {
                     Some(p) => return Some((text.to_string(), p.addr.into())),
@@ -173,7 +178,7 @@ fn destination(ctx: &mut Ctx, from: Option<HostId>, to: &At<String>) -> Option<(
         }
         Some((h, "ipv6")) if ctx.host_ids.contains_key(h) => {
             let id = ctx.host_ids[h]?;
-            match ctx.lab.host(id).ipv6() {
+            match ctx.lab.host_ipv6(id) {
                 Some(ip) => return Some((text.to_string(), ip.into())),
                 None => format!(
                     "`{text}`: host {h} has no IPv6 address (set `ipv6: true` on its VPC, or \

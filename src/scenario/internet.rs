@@ -192,13 +192,13 @@ fn dns_name(ctx: &mut Ctx, at: &At<String>, names: &mut HashSet<String>) {
 
 /// Hands out public addresses from the pool, lowest first, skipping the first ten of a pool
 /// large enough (a learner reads 203.0.113.10 more easily as "a host" than 203.0.113.1).
-struct Pool {
+pub(super) struct Pool {
     next: u32,
     last: u32,
 }
 
 impl Pool {
-    fn new(net: Ipv4Net) -> Pool {
+    pub(super) fn new(net: Ipv4Net) -> Pool {
         let skip = if net.prefix_len() <= 27 { 10 } else { 1 };
         Pool {
             next: u32::from(net.network()) + skip,
@@ -206,7 +206,7 @@ impl Pool {
         }
     }
 
-    fn take(&mut self) -> Option<Ipv4Addr> {
+    pub(super) fn take(&mut self) -> Option<Ipv4Addr> {
         (self.next <= self.last).then(|| {
             self.next += 1;
             Ipv4Addr::from(self.next - 1)

@@ -18,6 +18,7 @@ mod routing;
 mod security;
 mod services;
 mod values;
+mod vpn;
 mod yaml;
 
 #[cfg(test)]

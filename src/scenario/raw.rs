@@ -15,6 +15,8 @@ pub(super) struct ScenarioRaw {
     pub mirroring: MirroringRaw,
     pub services: Vec<ServiceRaw>,
     pub expect: Vec<ExpectRaw>,
+    /// Sites, VGWs and VPN connections.
+    pub vpn: super::vpn::raw::VpnRaw,
 }
 
 pub(super) struct ServiceRaw {
@@ -91,6 +93,8 @@ pub(super) struct RouteTableRaw {
     pub name: At<String>,
     pub main: Option<At<bool>>,
     pub routes: Vec<RouteRaw>,
+    /// `vgw:NAME` of each VGW whose routes propagate into the table.
+    pub propagate: Vec<At<String>>,
 }
 
 pub(super) struct RouteRaw {

@@ -16,7 +16,9 @@ use super::values::{
     parse_sized_cidr,
 };
 use super::yaml::At;
-use super::{addresses, expect, flowlogs, internet, ipv6, mirroring, routing, security, services};
+use super::{
+    addresses, expect, flowlogs, internet, ipv6, mirroring, routing, security, services, vpn,
+};
 
 const DEFAULT_REGION: &str = "us-east-1";
 const DEFAULT_ACCOUNT: &str = "111111111111";
@@ -161,6 +163,9 @@ pub(super) fn resolve(raw: &ScenarioRaw, file_name: &str, errs: &mut Errors) -> 
         nat_gateways: Vec::new(),
         services: Vec::new(),
         endpoints: Vec::new(),
+        sites: Vec::new(),
+        vpn_gateways: Vec::new(),
+        vpn_connections: Vec::new(),
     };
     let mut ctx = Ctx {
         errs,
@@ -185,6 +190,7 @@ pub(super) fn resolve(raw: &ScenarioRaw, file_name: &str, errs: &mut Errors) -> 
         vpc(&mut ctx, v, &region, &account);
     }
     internet::declare_nat_gateways(&mut ctx, &raw.vpcs);
+    vpn::declare_gateways(&mut ctx, &raw.vpn);
     routing::peerings(&mut ctx, &raw.peerings);
     routing::route_tables(&mut ctx, &raw.vpcs);
     security::network_acls(&mut ctx, &raw.vpcs);
@@ -196,9 +202,11 @@ pub(super) fn resolve(raw: &ScenarioRaw, file_name: &str, errs: &mut Errors) -> 
     internet::internet(&mut ctx, &raw.internet);
     routing::eni_targets(&mut ctx);
     services::services(&mut ctx, &raw.services, &region);
+    vpn::sites(&mut ctx, &raw.vpn);
     services::endpoints(&mut ctx, &raw.vpcs);
     internet::public_addresses(&mut ctx, &raw.vpcs);
     services::endpoint_addresses(&mut ctx, &raw.vpcs);
+    vpn::connections(&mut ctx, &raw.vpn, &raw.vpcs);
     flowlogs::flow_logs(&mut ctx, &raw.vpcs);
     mirroring::mirroring(&mut ctx, &raw.mirroring);
     expect::expectations(&mut ctx, &raw.expect);

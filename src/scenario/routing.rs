@@ -97,6 +97,8 @@ pub(super) fn route_tables(ctx: &mut Ctx, vpcs: &[VpcRaw]) {
                 main: is_main && main.as_ref().is_some_and(|(m, _)| *m == id),
                 implicit: false,
                 routes,
+                // Filled in by the VPN phase, once VGWs are resolved.
+                propagate: Vec::new(),
             });
         }
         let main = match main {
@@ -127,6 +129,7 @@ fn implicit_main(ctx: &mut Ctx, vpc: VpcId) -> RouteTableId {
         main: true,
         implicit: true,
         routes: Vec::new(),
+        propagate: Vec::new(),
     });
     ctx.lab.route_tables.len() - 1
 }
@@ -175,6 +178,7 @@ fn routes(ctx: &mut Ctx, vpc: VpcId, table: RouteTableId, raw: &[RouteRaw]) -> V
                     own_gateway_ref(ctx, vpc, name, t, RouteTarget::EgressOnlyInternetGateway)
                 }
                 Ok(TargetText::NatGateway(name)) => nat_gateway_ref(ctx, vpc, name, t),
+                Ok(TargetText::VpnGateway(name)) => super::vpn::gateway_target(ctx, vpc, name, t),
                 Ok(TargetText::Instance(_)) => {
                     // Instances are resolved after route tables: `eni_targets` fills it in.
                     ctx.pending_eni_routes.push((table, out.len(), t.clone()));

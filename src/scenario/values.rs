@@ -197,6 +197,7 @@ pub(super) enum TargetText<'a> {
     EgressOnlyInternetGateway(&'a str),
     NatGateway(&'a str),
     Instance(&'a str),
+    VpnGateway(&'a str),
 }
 
 const TARGET_KINDS: &str =
@@ -217,10 +218,11 @@ pub(super) fn parse_target(text: &str) -> Result<TargetText<'_>, String> {
         Some(("eigw", name)) if !name.is_empty() => Ok(TargetText::EgressOnlyInternetGateway(name)),
         Some(("nat", name)) if !name.is_empty() => Ok(TargetText::NatGateway(name)),
         Some(("eni", name)) if !name.is_empty() => Ok(TargetText::Instance(name)),
+        Some(("vgw", name)) if !name.is_empty() => Ok(TargetText::VpnGateway(name)),
         Some(("vpce", _)) => Err(format!(
             "route target `{text}`: a gateway endpoint adds its routes itself, to the tables its `route_tables:` names"
         )),
-        Some((kind @ ("tgw" | "vgw"), _)) => Err(format!(
+        Some((kind @ "tgw", _)) => Err(format!(
             "route target `{text}`: {kind} targets are not supported yet by this version of vpclab"
         )),
         _ => Err(format!(

@@ -1,6 +1,9 @@
 //! Site-to-Site VPN (issue 5, in progress): the AWS end of each tunnel. AWS runs IPsec; the lab
-//! runs WireGuard (boringtun's `Tunn`, no I/O of its own), since this kernel has no ESP.
+//! runs WireGuard (boringtun's `Tunn`, no I/O of its own), since this kernel has no ESP. The
+//! customer's end is real WireGuard (wireguard-go) in the site's router, configured by the
+//! files `config` writes.
 
+pub mod config;
 mod tunnel;
 
 pub use tunnel::{KeyPair, Tunnel, TunnelError, Wrapped, MIN_BUFFER, OVERHEAD};

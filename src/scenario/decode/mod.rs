@@ -9,6 +9,7 @@ use super::yaml::{At, Map, Node};
 mod edge;
 mod mirroring;
 mod vpc;
+mod vpn;
 
 const PORTS: &str = "a port (80), a range (1024-65535) or all";
 const PROTOCOL: &str = "tcp, udp, icmp, icmpv6, all or a protocol number";
@@ -34,13 +35,7 @@ const TOP_KEYS: &[&str] = &[
     "expect",
 ];
 
-const TOP_UNSUPPORTED: &[&str] = &[
-    "sites",
-    "vpn_gateways",
-    "vpn_connections",
-    "transit_gateways",
-    "direct_connect",
-];
+const TOP_UNSUPPORTED: &[&str] = &["transit_gateways", "direct_connect"];
 
 const EXPECT_KEYS: &[&str] = &[
     "from",
@@ -76,6 +71,7 @@ pub(super) fn scenario(root: &Node<'_>, errs: &mut Errors) -> ScenarioRaw {
         mirroring: MirroringRaw::default(),
         services: Vec::new(),
         expect: Vec::new(),
+        vpn: Default::default(),
     };
     let Some(top) = root.map(errs, TOP_KEYS) else {
         return raw;
@@ -126,6 +122,7 @@ pub(super) fn scenario(root: &Node<'_>, errs: &mut Errors) -> ScenarioRaw {
             });
         }
     }
+    raw.vpn = vpn::vpn(&top, errs);
     if let Some(n) = top.get("traffic_mirroring") {
         raw.mirroring = mirroring(n, errs);
     }

@@ -191,7 +191,10 @@ fn subnet(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<Subnet
 
 fn route_table(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<RouteTableRaw> {
     let m = node.map(errs, &["main", "propagate", "routes"])?;
-    m.unsupported(errs, "propagate");
+    let propagate = m
+        .get("propagate")
+        .and_then(|n| n.strings(errs, "vgw:NAME"))
+        .unwrap_or_default();
     let mut routes = Vec::new();
     for item in m.get("routes").map(|n| n.seq(errs)).unwrap_or_default() {
         if let Some(r) = item.map(errs, &["destination", "target"]) {
@@ -201,7 +204,7 @@ fn route_table(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<R
                     &r,
                     errs,
                     "target",
-                    "blackhole, pcx:NAME, igw:NAME or nat:NAME",
+                    "blackhole, pcx:NAME, igw:NAME, nat:NAME, vgw:NAME or eni:HOST",
                 ),
             });
         }
@@ -210,6 +213,7 @@ fn route_table(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<R
         name,
         main: m.boolean(errs, "main"),
         routes,
+        propagate,
     })
 }
 

@@ -7,10 +7,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 mod edge;
 mod flowlogs;
 mod mirroring;
+mod vpn;
+mod wgkey;
 
 pub use edge::*;
 pub use flowlogs::*;
 pub use mirroring::*;
+pub use vpn::*;
 
 pub type VpcId = usize;
 pub type SubnetId = usize;
@@ -27,7 +30,8 @@ pub type ServiceId = usize;
 pub type EndpointId = usize;
 pub type InternetHostId = usize;
 /// Any host with a namespace: the instances first (a `HostId` below `instances.len()` is an
-/// `InstanceId`), then the internet hosts.
+/// `InstanceId`), then the internet hosts (sites' routers among them), then the sites' hosts
+/// (see `vpn.rs`).
 pub type HostId = usize;
 
 /// A whole lab, resolved from a scenario file.
@@ -56,6 +60,10 @@ pub struct Lab {
     /// Simulated regional AWS services, each served by an internet host of its own.
     pub services: Vec<AwsService>,
     pub endpoints: Vec<Endpoint>,
+    /// On-premises sites; their routers are internet hosts, their hosts come after those.
+    pub sites: Vec<Site>,
+    pub vpn_gateways: Vec<VpnGateway>,
+    pub vpn_connections: Vec<VpnConnection>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -122,6 +130,8 @@ pub struct RouteTable {
     pub implicit: bool,
     /// Declared routes only; the local routes (one per VPC CIDR) are implied.
     pub routes: Vec<Route>,
+    /// VGWs (of this table's VPC) whose routes propagate into this table (`propagate:`).
+    pub propagate: Vec<VpnGatewayId>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -145,6 +155,8 @@ pub enum RouteTarget {
     GatewayEndpoint(EndpointId),
     /// An instance's primary interface (`eni:HOST`): a NAT instance or an appliance.
     Instance(InstanceId),
+    /// The VPC's virtual private gateway (`vgw:NAME`).
+    VpnGateway(VpnGatewayId),
 }
 
 /// IANA protocol number, or all.
@@ -340,7 +352,7 @@ impl Lab {
         self.instances.iter().position(|i| i.name == name)
     }
 
-    /// Instances and internet hosts together.
+    /// Instances and internet hosts together: the hosts with a port on the fabric.
     pub fn host_count(&self) -> usize {
         self.instances.len() + self.internet.hosts.len()
     }
