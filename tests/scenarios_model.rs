@@ -63,8 +63,7 @@ fn every_expectation_holds_in_the_model() {
         let compiled = Compiled::new(lab.clone());
         for e in &lab.expectations {
             let src = lab
-                .host(e.from)
-                .source_for(e.to)
+                .host_source_for(e.from, e.to)
                 .expect("the loader checks the family");
             let port = e
                 .port

@@ -18,7 +18,9 @@ use super::costs::Meters;
 use super::flowlogs::{observe, FlowLogSink, FlowTrace};
 use super::mirror::{Mirror, Ready};
 use super::resolver::Resolver;
+use super::vpn::{VpnEnds, VpnIo, DATAGRAM_BUFFER};
 use crate::fabric::mirror::mirror_session;
+use crate::fabric::tunnels::TunnelRef;
 use crate::fabric::Direction::{Inbound, Outbound};
 use crate::fabric::{decide_packet, read_packet, Compiled, Conntrack, DropCode, Outcome};
 use crate::scenario::HostId;
@@ -37,6 +39,8 @@ pub struct Runtime {
     pub meters: Meters,
     /// Per host id of this version: its interface.
     pub devices: Vec<Arc<AsyncDevice>>,
+    /// The AWS ends of the VPN tunnels of this version, if it has any.
+    pub vpn: Option<Arc<VpnEnds>>,
 }
 
 /// Packet counters, updated with relaxed atomics.
@@ -115,6 +119,10 @@ enum Next {
     /// Write the buffer as read (header included, addresses rewritten) to this interface,
     /// where it counts as this many packets, then send the mirror copies.
     Send(Arc<AsyncDevice>, usize, [Ready; 2]),
+    /// A datagram for the AWS end of a VPN tunnel.
+    FromCustomer(Arc<Runtime>, TunnelRef),
+    /// A packet the decision sends into a VPN tunnel toward a site.
+    ToCustomer(Arc<Runtime>, TunnelRef),
     /// A GSO super-packet that a mirror session copies: cut it into its segments here, so
     /// that each copy is of a packet as on a wire (complete checksums, one MTU at most).
     Segments {
@@ -145,6 +153,8 @@ pub async fn pump(
     let mut resolver = Resolver::default();
     let mut reset = [0u8; RESET_LEN];
     let mut segmenter = Segmenter::default();
+    // Made on first need: only a site router's loop and VPC hosts talking to a site use it.
+    let mut datagram: Vec<u8> = Vec::new();
     loop {
         let n = match dev.recv(&mut buf).await {
             Ok(n) => n,
@@ -178,90 +188,136 @@ pub async fn pump(
                     continue;
                 }
             };
-            // A super-packet counts as the segments it stands for, headers and all.
-            let Some(segments) = vnet.segments(packet) else {
-                counters.count_drop(DropCode::UnsupportedPacket);
-                continue;
-            };
-            let wire_bytes = vnet.wire_bytes(packet);
-            let now = tracking.now();
-            let (flows, key, quoted) = (&tracking.flows, &input.key, input.quoted.as_ref());
-            let compiled = &runtime.compiled;
-            let decision = if compiled.lab.flow_logs.is_empty() {
-                decide_packet(compiled, flows, now, from, key, quoted, &mut ())
+            // A customer gateway's datagram to a tunnel's AWS end is the VPN's, not traffic.
+            if let Some(t) = runtime.compiled.vpn_endpoint(&input.key) {
+                Next::FromCustomer(Arc::clone(&runtime), t)
             } else {
-                // Same decision, with the few facts the flow logs need recorded on the way.
-                let mut trace = FlowTrace::default();
-                let decided = decide_packet(compiled, flows, now, from, key, quoted, &mut trace);
-                let instances = compiled.lab.instances.len();
-                let delivered = match decided.outcome {
-                    Outcome::Deliver(to) => Some(to).filter(|&to| to < instances),
-                    Outcome::Drop(_) => None,
-                };
-                let sender = Some(from).filter(|&from| from < instances);
-                let bytes = wire_bytes as u32;
-                let arrived = &decided.delivered;
-                observe(
-                    &flow_logs, compiled, sender, key, arrived, bytes, delivered, &trace,
-                );
-                decided
-            };
-            let (outcome, arrived) = (decision.outcome, decision.delivered);
-            if let (Outcome::Deliver(_), Some(metered)) = (outcome, decision.metered) {
-                runtime.meters.add(metered, wire_bytes);
-            }
-            match outcome {
-                Outcome::Deliver(to) => {
-                    let mirrored = vnet.is_offloaded()
-                        && (mirror_session(compiled, from, Outbound, key).is_some()
-                            || mirror_session(compiled, to, Inbound, &arrived).is_some());
-                    if mirrored && vnet.is_gso() {
-                        let key = *key;
-                        Next::Segments {
-                            runtime: Arc::clone(&runtime),
-                            from,
-                            to,
-                            key,
-                            arrived,
-                            now,
-                        }
-                    } else {
-                        // A copy shows the checksum as on a wire, and so does a packet
-                        // whose partial checksum is not the transport one (not from Linux).
-                        let l4 = vnet.l4_checksum(packet, key.protocol);
-                        let must_settle = mirrored || (l4.is_none() && arrived != *key);
-                        if must_settle && (vnet.is_gso() || !settle(&mut vnet, head, packet)) {
-                            counters.count_drop(DropCode::UnsupportedPacket);
-                            continue;
-                        }
-                        // Traffic mirroring: what `from` sent as it sent it, what `to`
-                        // receives as it arrives.
-                        let (r, t, c) = (&*runtime, &*tracking, &*counters);
-                        let sent = mirror.copy(r, t, c, now, from, Outbound, key, packet);
-                        if arrived != *key {
-                            // A gateway translated it: the packet now says what the decision
-                            // says.
-                            let l4 = vnet.l4_checksum(packet, key.protocol);
-                            rewrite_with(packet, key, &arrived, l4.unwrap_or(Complete));
-                        }
-                        let received = mirror.copy(r, t, c, now, to, Inbound, &arrived, packet);
-                        let target = runtime.devices[to].clone();
-                        Next::Send(target, segments.count, [sent, received])
-                    }
-                }
-                Outcome::Drop(code) => {
-                    counters.count_drop(code);
-                    if code == DropCode::NgwIdleTimeout {
-                        // The NAT gateway forgot the connection: it answers with a RST.
-                        if let Some(len) = tcp_reset(packet, &mut reset) {
-                            let _ = send_plain(&dev, &reset[..len]).await;
-                        }
-                    }
+                // A super-packet counts as the segments it stands for, headers and all.
+                let Some(segments) = vnet.segments(packet) else {
+                    counters.count_drop(DropCode::UnsupportedPacket);
                     continue;
+                };
+                let wire_bytes = vnet.wire_bytes(packet);
+                let now = tracking.now();
+                let (flows, key, quoted) = (&tracking.flows, &input.key, input.quoted.as_ref());
+                let compiled = &runtime.compiled;
+                let decision = if compiled.lab.flow_logs.is_empty() {
+                    decide_packet(compiled, flows, now, from, key, quoted, &mut ())
+                } else {
+                    // Same decision, with the few facts the flow logs need recorded on the way.
+                    let mut trace = FlowTrace::default();
+                    let decided =
+                        decide_packet(compiled, flows, now, from, key, quoted, &mut trace);
+                    let instances = compiled.lab.instances.len();
+                    let delivered = match decided.outcome {
+                        Outcome::Deliver(to) => Some(to).filter(|&to| to < instances),
+                        Outcome::Drop(_) => None,
+                    };
+                    let sender = Some(from).filter(|&from| from < instances);
+                    let bytes = wire_bytes as u32;
+                    let arrived = &decided.delivered;
+                    observe(
+                        &flow_logs, compiled, sender, key, arrived, bytes, delivered, &trace,
+                    );
+                    decided
+                };
+                let (outcome, arrived) = (decision.outcome, decision.delivered);
+                if let (Outcome::Deliver(_), Some(metered)) = (outcome, decision.metered) {
+                    runtime.meters.add(metered, wire_bytes);
+                }
+                match (outcome, decision.tunnel) {
+                    (Outcome::Deliver(_), Some(t)) => Next::ToCustomer(Arc::clone(&runtime), t),
+                    (Outcome::Deliver(to), None) => {
+                        let mirrored = vnet.is_offloaded()
+                            && (mirror_session(compiled, from, Outbound, key).is_some()
+                                || mirror_session(compiled, to, Inbound, &arrived).is_some());
+                        if mirrored && vnet.is_gso() {
+                            let key = *key;
+                            Next::Segments {
+                                runtime: Arc::clone(&runtime),
+                                from,
+                                to,
+                                key,
+                                arrived,
+                                now,
+                            }
+                        } else {
+                            // A copy shows the checksum as on a wire, and so does a packet
+                            // whose partial checksum is not the transport one (not from Linux).
+                            let l4 = vnet.l4_checksum(packet, key.protocol);
+                            let must_settle = mirrored || (l4.is_none() && arrived != *key);
+                            if must_settle && (vnet.is_gso() || !settle(&mut vnet, head, packet)) {
+                                counters.count_drop(DropCode::UnsupportedPacket);
+                                continue;
+                            }
+                            // Traffic mirroring: what `from` sent as it sent it, what `to`
+                            // receives as it arrives.
+                            let (r, t, c) = (&*runtime, &*tracking, &*counters);
+                            let sent = mirror.copy(r, t, c, now, from, Outbound, key, packet);
+                            if arrived != *key {
+                                // A gateway translated it: the packet now says what the decision
+                                // says.
+                                let l4 = vnet.l4_checksum(packet, key.protocol);
+                                rewrite_with(packet, key, &arrived, l4.unwrap_or(Complete));
+                            }
+                            let received = mirror.copy(r, t, c, now, to, Inbound, &arrived, packet);
+                            let target = runtime.devices[to].clone();
+                            Next::Send(target, segments.count, [sent, received])
+                        }
+                    }
+                    (Outcome::Drop(code), _) => {
+                        counters.count_drop(code);
+                        if code == DropCode::NgwIdleTimeout {
+                            // The NAT gateway forgot the connection: it answers with a RST.
+                            if let Some(len) = tcp_reset(packet, &mut reset) {
+                                let _ = send_plain(&dev, &reset[..len]).await;
+                            }
+                        }
+                        continue;
+                    }
                 }
             }
         };
         match next {
+            Next::FromCustomer(runtime, t) => {
+                let io = VpnIo {
+                    runtime: &runtime,
+                    tracking: &tracking,
+                    counters: &counters,
+                    flow_logs: &flow_logs,
+                };
+                datagram.resize(DATAGRAM_BUFFER, 0);
+                io.unwrap_datagram(t, &buf[VNET_HDR_LEN..n], &mut datagram)
+                    .await;
+            }
+            Next::ToCustomer(runtime, t) => {
+                let io = VpnIo {
+                    runtime: &runtime,
+                    tracking: &tracking,
+                    counters: &counters,
+                    flow_logs: &flow_logs,
+                };
+                datagram.resize(DATAGRAM_BUFFER, 0);
+                if vnet.is_gso() {
+                    // A tunnel carries packets of one MTU: cut the super-packet here.
+                    let Some(count) = segmenter.split(&vnet, &mut buf[VNET_HDR_LEN..n]) else {
+                        counters.count_drop(DropCode::UnsupportedPacket);
+                        continue;
+                    };
+                    for i in 0..count {
+                        let segment = segmenter.segment(i);
+                        io.wrap_packet(t, &segment[VNET_HDR_LEN..], &mut datagram)
+                            .await;
+                    }
+                } else {
+                    let (head, packet) = buf[..n].split_at_mut(VNET_HDR_LEN);
+                    if !settle(&mut vnet, head, packet) {
+                        counters.count_drop(DropCode::UnsupportedPacket);
+                        continue;
+                    }
+                    io.wrap_packet(t, packet, &mut datagram).await;
+                }
+            }
             Next::Send(target, packets, copies) => {
                 if target.send(&buf[..n]).await.is_ok() {
                     counters

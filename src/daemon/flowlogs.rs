@@ -222,6 +222,11 @@ impl Trace for FlowTrace {
                 direction: SgDirection::Outbound,
                 ..
             } => self.edge_path = Some(7),
+            // Through a virtual private gateway (AWS's traffic-path 3).
+            Hop::VpnGateway {
+                direction: SgDirection::Outbound,
+                ..
+            } if !self.nat_crossed => self.edge_path = Some(3),
             _ => {}
         }
     }

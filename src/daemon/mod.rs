@@ -17,6 +17,7 @@ pub mod sites;
 mod ssh;
 pub mod state;
 pub mod teardown;
+mod vpn;
 pub mod vpn_keys;
 
 pub use run::run_daemon;

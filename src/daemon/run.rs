@@ -19,6 +19,7 @@ use super::hosts::{write_all_host_files, Host, HostSpec};
 use super::ssh;
 use super::state::{control_socket, process_start_time, scenario_copy, LabState};
 use super::teardown::{remove_recorded, Removed};
+use super::vpn::VpnEnds;
 use crate::fabric::{explain, probe_key, Compiled};
 use crate::scenario::{self, HostId, Lab, Probe};
 
@@ -121,6 +122,7 @@ async fn build(lab: Lab, mut state: LabState) -> Result<Daemon, (anyhow::Error, 
     let counters = Arc::new(Counters::default());
     let tracking = Arc::new(Tracking::new());
     tokio::spawn(sweep(tracking.clone()));
+    tokio::spawn(super::vpn::timers(shared.clone(), tracking.clone()));
     let flow_logs = Arc::new(FlowLogSink::start(&lab));
     let next_slot = lab.host_count();
     let mut daemon = Daemon {
@@ -179,11 +181,13 @@ fn runtime_for(
         devices.push(host.device.clone());
     }
     let meters = Meters::carry_over(lab, previous.map(|(r, l)| (&r.meters, l)));
+    let vpn = (!lab.vpn_connections.is_empty()).then(|| Arc::new(VpnEnds::new(lab)));
     Runtime {
         compiled: Compiled::new(lab.clone()),
         meters,
         slot_host,
         devices,
+        vpn,
     }
 }
 
@@ -243,14 +247,10 @@ fn explain_request(
     let runtime = daemon.shared.load();
     let compiled = &runtime.compiled;
     let lab = &compiled.lab;
-    let Some(src) = lab.host_by_name(from) else {
-        if lab.site_host_by_name(from).is_some() {
-            return Reply::Error {
-                message: format!(
-                    "{from} is an on-premises host: the model does not follow packets out of a site yet (the VPN's AWS end is not wired)"
-                ),
-            };
-        }
+    let Some(src) = lab
+        .host_by_name(from)
+        .or_else(|| lab.site_host_by_name(from))
+    else {
         return Reply::Error {
             message: format!("no host named {from} in lab {}", lab.name),
         };
@@ -278,7 +278,7 @@ fn explain_request(
         }
     };
     let port = port.unwrap_or(if probe == Probe::Http { 80 } else { 0 });
-    let Some(source) = lab.host(src).source_for(dst) else {
+    let Some(source) = lab.host_source_for(src, dst) else {
         return Reply::Error {
             message: format!("{from} has no IPv6 address, so it cannot send to {dst}"),
         };
@@ -313,7 +313,7 @@ fn destination(lab: &Lab, src: HostId, to: &str) -> Option<std::net::IpAddr> {
         return e.interfaces.first().map(|i| i.private_ip.into());
     }
     if let Some(name) = to.strip_suffix(".ipv6") {
-        return lab.host(lab.host_by_name(name)?).ipv6().map(Into::into);
+        return lab.host_ipv6(lab.host_by_name(name)?).map(Into::into);
     }
     if let Some(name) = to.strip_suffix(".public") {
         if let Some(id) = lab.instance_by_name(name) {

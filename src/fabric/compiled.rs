@@ -9,12 +9,14 @@ use ipnet::IpNet;
 
 use crate::scenario::{
     EndpointId, HostId, InstanceId, InternetHostId, Lab, MirrorSessionId, NatGatewayId, PeeringId,
-    RouteTarget, SecurityGroupId, VpcId,
+    RouteTarget, SecurityGroupId, SiteId, VpcId, VpnGatewayId,
 };
 
 use super::conntrack::EniTag;
 use super::eni::{self, Eni, EniId};
 use super::lookup::{AddrMap, PrefixIndex};
+use super::tunnels::{TunnelRef, TunnelStates};
+use crate::wire::FlowKey;
 
 /// Which route of a table matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +25,9 @@ pub enum RouteRef {
     Local(usize),
     /// The declared route with this index in `RouteTable::routes`.
     Declared(usize),
+    /// The `index`-th static route of VPN connection `connection`, propagated from its VGW
+    /// into the table (`propagate:`).
+    Propagated { connection: usize, index: usize },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +41,8 @@ pub enum CompiledTarget {
     GatewayEndpoint(EndpointId),
     /// An instance's interface: a NAT instance or an appliance forwards what arrives.
     Instance(InstanceId),
+    /// A virtual private gateway: on through one of its VPN connections.
+    VpnGateway(VpnGatewayId),
 }
 
 /// Who a public IPv4 of the lab belongs to.
@@ -89,6 +96,12 @@ pub struct Compiled {
     /// Per instance: the traffic mirror sessions whose source it is, by ascending session
     /// number (the order AWS tries them in).
     mirror_sessions: Vec<Vec<MirrorSessionId>>,
+    /// Which VPN tunnels are up (shared by every copy of this lab).
+    pub tunnels: TunnelStates,
+    /// The AWS ends of the VPN tunnels, by outside address.
+    vpn_endpoints: AddrMap<TunnelRef>,
+    /// Hosts of the on-premises sites, by address.
+    site_hosts: AddrMap<HostId>,
 }
 
 impl Compiled {
@@ -119,14 +132,29 @@ impl Compiled {
                         RouteTarget::NatGateway(g) => CompiledTarget::NatGateway(g),
                         RouteTarget::GatewayEndpoint(e) => CompiledTarget::GatewayEndpoint(e),
                         RouteTarget::Instance(i) => CompiledTarget::Instance(i),
-                        // VPN: wired by the lead (until then a VGW route drops as a blackhole).
-                        RouteTarget::VpnGateway(_) => CompiledTarget::Blackhole,
+                        RouteTarget::VpnGateway(g) => CompiledTarget::VpnGateway(g),
                     },
                     route: RouteRef::Declared(i),
                 });
-                let mut routes: Vec<CompiledRoute> = local.chain(declared).collect();
-                // Longest prefix first; the sort is stable, so local (listed first) wins a tie,
-                // as the local route beats propagated ones (aws-rules.md §1.3).
+                // Static routes of the VPN connections of each VGW the table propagates from.
+                let propagated = table.propagate.iter().flat_map(|&g| {
+                    (lab.vpn_connections.iter().enumerate())
+                        .filter(move |(_, c)| c.gateway == g)
+                        .flat_map(move |(connection, c)| {
+                            c.static_routes.iter().enumerate().map(move |(index, r)| {
+                                CompiledRoute {
+                                    destination: IpNet::V4(*r),
+                                    target: CompiledTarget::VpnGateway(g),
+                                    route: RouteRef::Propagated { connection, index },
+                                }
+                            })
+                        })
+                });
+                let mut routes: Vec<CompiledRoute> =
+                    local.chain(declared).chain(propagated).collect();
+                // Longest prefix first; the sort is stable, so of equal prefixes local (listed
+                // first) wins, then a static route of the table, then a propagated one
+                // (aws-rules.md §1.3).
                 routes.sort_by_key(|r| std::cmp::Reverse(r.destination.prefix_len()));
                 routes
             })
@@ -192,6 +220,16 @@ impl Compiled {
         for sessions in &mut mirror_sessions {
             sessions.sort_by_key(|&s| lab.mirror_sessions[s].session_number);
         }
+        let tunnels = TunnelStates::new(lab.vpn_connections.len());
+        let mut vpn_endpoints = AddrMap::default();
+        for (connection, c) in lab.vpn_connections.iter().enumerate() {
+            for (index, t) in c.tunnels.iter().enumerate() {
+                vpn_endpoints.insert(t.outside_ip, TunnelRef { connection, index });
+            }
+        }
+        let site_hosts = (lab.host_count()..lab.all_host_count())
+            .map(|id| (lab.host_ip(id), id))
+            .collect();
         Compiled {
             lab,
             tables,
@@ -209,6 +247,9 @@ impl Compiled {
             enis_of_host,
             enis,
             mirror_sessions,
+            tunnels,
+            vpn_endpoints,
+            site_hosts,
         }
     }
 
@@ -312,6 +353,30 @@ impl Compiled {
             vpc: self.vpc_tags[e.vpc] ^ name_tag(&e.name),
             addr: self.lab.services[e.service].prefix_list.network(),
         }
+    }
+
+    /// The tunnel whose AWS end a datagram from the internet is for: UDP to the tunnel's
+    /// outside address and port, from its customer gateway.
+    pub fn vpn_endpoint(&self, key: &FlowKey) -> Option<TunnelRef> {
+        if key.protocol != crate::wire::PROTO_UDP {
+            return None;
+        }
+        let t = *self.vpn_endpoints.get(key.dst)?;
+        let connection = &self.lab.vpn_connections[t.connection];
+        let tunnel = &connection.tunnels[t.index];
+        let cgw = self.lab.sites[connection.site].customer_gateway.public_ip;
+        (key.dst_port == tunnel.aws_port && key.src == IpAddr::V4(cgw)).then_some(t)
+    }
+
+    /// The on-premises host at `addr`, if any.
+    pub fn site_host_at(&self, addr: IpAddr) -> Option<HostId> {
+        self.site_hosts.get(addr).copied()
+    }
+
+    /// The site whose network holds `addr`, if any.
+    pub fn site_of(&self, addr: IpAddr) -> Option<SiteId> {
+        let IpAddr::V4(a) = addr else { return None };
+        self.lab.sites.iter().position(|s| s.cidr.contains(&a))
     }
 
     /// The connection-tracking identity of the egress-only internet gateway of `vpc`: it

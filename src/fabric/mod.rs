@@ -12,6 +12,7 @@ pub mod mirror;
 pub mod nat;
 mod render;
 mod rules;
+pub mod tunnels;
 mod verdict;
 
 #[cfg(test)]
@@ -24,6 +25,8 @@ mod test_support;
 mod tests;
 #[cfg(test)]
 mod untracked_tests;
+#[cfg(test)]
+mod vpn_tests;
 
 /// IANA protocol numbers the rules and the tracking treat specially (the wire layer's).
 pub mod proto {
@@ -35,8 +38,8 @@ pub mod proto {
 pub use compiled::{Compiled, CompiledRoute, RouteRef};
 pub use conntrack::{timeout, Conntrack, EniTag};
 pub use decide::{
-    decide, decide_mirror_copy, decide_model, decide_packet, decide_quoting, read_packet, Decision,
-    Metered, Packet,
+    decide, decide_from_tunnel, decide_mirror_copy, decide_model, decide_packet, decide_quoting,
+    read_packet, Decision, Metered, Packet,
 };
 pub use eni::{Eni, EniId, EniOwner};
 pub use explain::{explain, probe_key, Explanation, Leg};

@@ -42,7 +42,7 @@ pub(super) fn render_leg(out: &mut String, lab: &Compiled, title: &str, leg: &Le
     }
     match leg.outcome {
         Outcome::Deliver(h) => {
-            let _ = writeln!(out, "  => delivered to {}", lab.lab.host(h).name());
+            let _ = writeln!(out, "  => delivered to {}", lab.lab.host_name(h));
         }
         Outcome::Drop(code) => {
             let _ = writeln!(out, "  => dropped: {code} ({})", code.meaning());
@@ -112,6 +112,16 @@ fn describe(lab: &Compiled, key: &FlowKey, hop: &Hop) -> String {
                 " (main)"
             };
             let (dest, target) = match route {
+                RouteRef::Propagated { connection, index } => {
+                    let c = &l.vpn_connections[connection];
+                    (
+                        format!(
+                            "{} (propagated from vpn connection {})",
+                            c.static_routes[index], c.name
+                        ),
+                        format!("vgw:{}", l.vpn_gateways[c.gateway].name),
+                    )
+                }
                 RouteRef::Local(i) => {
                     let block = l.vpcs[t.vpc].local_blocks().nth(i);
                     (
@@ -333,6 +343,34 @@ fn describe(lab: &Compiled, key: &FlowKey, hop: &Hop) -> String {
                 ),
             }
         }
+        Hop::VpnGateway {
+            gateway,
+            connection,
+            tunnel,
+            direction,
+        } => {
+            let (g, c) = (&l.vpn_gateways[gateway], &l.vpn_connections[connection]);
+            let t = &c.tunnels[tunnel];
+            let site = &l.sites[c.site];
+            let (way, other) = match direction {
+                Direction::Outbound => ("into", "to"),
+                Direction::Inbound => ("out of", "from"),
+            };
+            format!(
+                "virtual private gateway vgw:{} {way} tunnel {} of vpn connection {} (WireGuard between {} and {} {other} site {})",
+                g.name, t.number, c.name, t.outside_ip, site.customer_gateway.public_ip, site.name
+            )
+        }
+        Hop::FromSite(h) => format!(
+            "on-premises host {} {}, by its site's router",
+            l.host_name(h),
+            l.host_ip(h)
+        ),
+        Hop::ToSite(h) => format!(
+            "the site's router hands it to {} {}",
+            l.host_name(h),
+            l.host_ip(h)
+        ),
         Hop::EgressOnlyInternetGateway { vpc, direction } => {
             let name = &l.vpcs[vpc].name;
             match direction {
@@ -415,6 +453,8 @@ pub(super) fn component(lab: &Compiled, hop: &Hop) -> Option<String> {
         }
         Hop::InternetGateway { vpc, .. } => Some(format!("igw:{}", l.vpcs[vpc].name)),
         Hop::EgressOnlyInternetGateway { vpc, .. } => Some(format!("eigw:{}", l.vpcs[vpc].name)),
+        Hop::VpnGateway { gateway, .. } => Some(format!("vgw:{}", l.vpn_gateways[gateway].name)),
+        Hop::FromSite(h) | Hop::ToSite(h) => Some(format!("host:{}", l.host_name(h))),
         Hop::NatGateway { gateway, .. } => Some(format!("nat:{}", l.nat_gateways[gateway].name)),
         Hop::GatewayEndpoint { endpoint, .. } => {
             Some(format!("vpce:{}", l.endpoints[endpoint].name))

@@ -3,8 +3,8 @@
 use std::net::IpAddr;
 
 use crate::scenario::{
-    EndpointId, InstanceId, InternetHostId, NatGatewayId, NetworkAclId, PeeringId, RouteTableId,
-    SecurityGroupId, SubnetId, VpcId,
+    EndpointId, HostId, InstanceId, InternetHostId, NatGatewayId, NetworkAclId, PeeringId,
+    RouteTableId, SecurityGroupId, SubnetId, VpcId, VpnConnectionId, VpnGatewayId,
 };
 
 use super::RouteRef;
@@ -54,10 +54,15 @@ pub enum DropCode {
     /// Lab code (Reachability Analyzer names none): an egress-only internet gateway lets in
     /// only replies to IPv6 flows its VPC opened (aws-rules.md §3.4).
     EigwNoInboundInitiation,
+    /// Both tunnels of the VPN connection are down.
+    BadStateVpn,
+    /// Lab code after the VPN's traffic selectors: a tunnel carries only packets from the
+    /// site's own networks (WireGuard's allowed IPs; a VGW routes nothing else in).
+    VgwPrivateIpAssociationForIngress,
 }
 
 impl DropCode {
-    pub const ALL: [DropCode; 19] = [
+    pub const ALL: [DropCode; 21] = [
         DropCode::NoRouteToDestination,
         DropCode::BadStateRoute,
         DropCode::PcxRequiresAddressInVpcCidr,
@@ -77,6 +82,8 @@ impl DropCode {
         DropCode::VpceGatewayProtocolRestriction,
         DropCode::VpceIntraVpcTraffic,
         DropCode::EigwNoInboundInitiation,
+        DropCode::BadStateVpn,
+        DropCode::VgwPrivateIpAssociationForIngress,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -102,6 +109,8 @@ impl DropCode {
             DropCode::VpceGatewayProtocolRestriction => "VPCE_GATEWAY_PROTOCOL_RESTRICTION",
             DropCode::VpceIntraVpcTraffic => "VPCE_INTRA_VPC_TRAFFIC",
             DropCode::EigwNoInboundInitiation => "EIGW_NO_INBOUND_INITIATION",
+            DropCode::BadStateVpn => "BAD_STATE_VPN",
+            DropCode::VgwPrivateIpAssociationForIngress => "VGW_PRIVATE_IP_ASSOCIATION_FOR_INGRESS",
         }
     }
 
@@ -157,6 +166,12 @@ impl DropCode {
             }
             DropCode::VpceIntraVpcTraffic => {
                 "an interface endpoint only answers connections opened to it: it cannot initiate traffic into its VPC"
+            }
+            DropCode::BadStateVpn => {
+                "both tunnels of the VPN connection are down: the virtual private gateway has no way to the site"
+            }
+            DropCode::VgwPrivateIpAssociationForIngress => {
+                "the VPN tunnel carries only packets between the site's networks and the VPC: the source is not one of the site's prefixes"
             }
             DropCode::EigwNoInboundInitiation => {
                 "an egress-only internet gateway lets IPv6 out and only the replies back in: nothing on the internet can open a connection through it (an internet gateway would let it in)"
@@ -226,6 +241,18 @@ pub enum Hop {
         from: IpAddr,
         to: IpAddr,
     },
+    /// It crossed the virtual private gateway `gateway` through tunnel `tunnel` (0 or 1) of
+    /// VPN connection `connection`: out to the site, or in from it.
+    VpnGateway {
+        gateway: VpnGatewayId,
+        connection: VpnConnectionId,
+        tunnel: usize,
+        direction: Direction,
+    },
+    /// It left this on-premises host, through its site's router.
+    FromSite(HostId),
+    /// It reached this on-premises host, through its site's router.
+    ToSite(HostId),
     /// It crossed the egress-only internet gateway of this VPC (IPv6, untranslated).
     EgressOnlyInternetGateway { vpc: VpcId, direction: Direction },
     /// The OS of this instance forwarded it (`forwarding:`), masquerading the source or, for

@@ -14,11 +14,13 @@ use std::time::Duration;
 use crate::scenario::{EndpointId, HostId, InstanceId, NatGatewayId};
 use crate::wire::FlowKey;
 
+use super::tunnels::TunnelRef;
 use super::{Compiled, Conntrack, DropCode, Outcome, Trace};
 
 mod edge;
 mod forward;
 mod path;
+mod vpn;
 
 /// How many gateways one packet may cross before the path counts as a loop.
 const MAX_GATEWAYS: u8 = 4;
@@ -41,6 +43,8 @@ struct Ctx<'a, T> {
     quoted: Option<&'a FlowKey>,
     /// A traffic mirror copy: the source's security groups do not see it (aws-rules.md §10).
     mirror_copy: bool,
+    /// The VPN tunnel the packet goes into, toward a site.
+    tunnel: Option<TunnelRef>,
     trace: &'a mut T,
 }
 
@@ -126,6 +130,8 @@ pub struct Decision {
     /// the packet to match.
     pub delivered: FlowKey,
     pub metered: Option<Metered>,
+    /// The packet goes into this VPN tunnel (at its AWS end) to reach its destination.
+    pub tunnel: Option<TunnelRef>,
 }
 
 /// As `decide_quoting`, with the header as delivered and what the packet crossed.
@@ -142,7 +148,7 @@ pub fn decide_packet(
         model: false,
         mirror_copy: false,
     };
-    run(lab, flows, now, from, key, quoted, mode, trace)
+    run(lab, flows, now, Start::Host(from), key, quoted, mode, trace)
 }
 
 /// As `decide_packet`, for the model (`vpclab explain`, `vpclab check`'s model half): the
@@ -160,7 +166,7 @@ pub fn decide_model(
         model: true,
         mirror_copy: false,
     };
-    run(lab, flows, now, from, key, quoted, mode, trace)
+    run(lab, flows, now, Start::Host(from), key, quoted, mode, trace)
 }
 
 /// Who is asking: the data plane or the model, for a packet or a mirror copy.
@@ -175,7 +181,7 @@ fn run(
     lab: &Compiled,
     flows: &Conntrack,
     now: Duration,
-    from: HostId,
+    from: Start,
     key: &FlowKey,
     quoted: Option<&FlowKey>,
     mode: Mode,
@@ -191,14 +197,53 @@ fn run(
         model: mode.model,
         quoted,
         mirror_copy: mode.mirror_copy,
+        tunnel: None,
         trace,
     };
-    let outcome = cx.from(from);
+    let outcome = match from {
+        Start::Host(host) => cx.from(host),
+        Start::Tunnel(tunnel) => cx.out_of_tunnel(tunnel),
+    };
     Decision {
         outcome,
         delivered: cx.key,
         metered: cx.metered,
+        tunnel: cx.tunnel,
     }
+}
+
+/// Where a packet enters the fabric.
+#[derive(Clone, Copy)]
+enum Start {
+    /// From a host's interface.
+    Host(HostId),
+    /// Out of a VPN tunnel, at its AWS end (the data plane unwrapped it).
+    Tunnel(TunnelRef),
+}
+
+/// As `decide_packet`, for an inner packet that came out of VPN tunnel `tunnel`.
+pub fn decide_from_tunnel(
+    lab: &Compiled,
+    flows: &Conntrack,
+    now: Duration,
+    tunnel: TunnelRef,
+    key: &FlowKey,
+    trace: &mut impl Trace,
+) -> Decision {
+    let mode = Mode {
+        model: false,
+        mirror_copy: false,
+    };
+    run(
+        lab,
+        flows,
+        now,
+        Start::Tunnel(tunnel),
+        key,
+        None,
+        mode,
+        trace,
+    )
 }
 
 /// As `decide`, for a traffic mirror copy that `from`'s ENI sends to its session's target
@@ -217,5 +262,5 @@ pub fn decide_mirror_copy(
         model: false,
         mirror_copy: true,
     };
-    run(lab, flows, now, from, key, None, mode, trace).outcome
+    run(lab, flows, now, Start::Host(from), key, None, mode, trace).outcome
 }

@@ -12,6 +12,9 @@ use super::{Ctx, Metered, MAX_GATEWAYS};
 
 impl<T: Trace> Ctx<'_, T> {
     pub(super) fn from(&mut self, from: HostId) -> Outcome {
+        if let Some((site, _)) = self.lab.lab.site_host(from) {
+            return self.send_from_site(from, site);
+        }
         match self.lab.lab.host(from) {
             HostRef::Instance(id, _) => self.send_from_eni(id),
             HostRef::Internet(n, _) => {
@@ -82,6 +85,7 @@ impl<T: Trace> Ctx<'_, T> {
             CompiledTarget::NatGateway(gateway) => self.nat_outbound(subnet_id, gateway),
             CompiledTarget::GatewayEndpoint(endpoint) => self.gateway_endpoint(endpoint),
             CompiledTarget::Instance(eni) => self.route_to_appliance(subnet_id, eni),
+            CompiledTarget::VpnGateway(gateway) => self.vgw_egress(gateway, route.route),
         }
     }
 
