@@ -43,6 +43,22 @@ pub struct Runtime {
     pub vpn: Option<Arc<VpnEnds>>,
 }
 
+impl Runtime {
+    /// The same version with `compiled` instead (new routes learned by BGP): the hosts, the
+    /// meters' counts and the VPN sessions carry over.
+    pub fn with_compiled(&self, compiled: Compiled) -> Runtime {
+        let lab = &compiled.lab;
+        let meters = Meters::carry_over(lab, Some((&self.meters, &self.compiled.lab)));
+        Runtime {
+            meters,
+            slot_host: self.slot_host.clone(),
+            devices: self.devices.clone(),
+            vpn: self.vpn.clone(),
+            compiled,
+        }
+    }
+}
+
 /// Packet counters, updated with relaxed atomics.
 #[derive(Default)]
 pub struct Counters {
@@ -367,7 +383,7 @@ pub(super) async fn send_plain(dev: &AsyncDevice, packet: &[u8]) -> std::io::Res
 
 /// Finishes the partial checksum of a packet that is not a GSO super-packet, and makes its
 /// header (`head`, read as `vnet`) say so. False when the checksum field is not in the packet.
-fn settle(vnet: &mut VnetHdr, head: &mut [u8], packet: &mut [u8]) -> bool {
+pub(super) fn settle(vnet: &mut VnetHdr, head: &mut [u8], packet: &mut [u8]) -> bool {
     if vnet.needs_csum() {
         let (start, offset) = (vnet.csum_start.into(), vnet.csum_offset.into());
         let udp = packet.get(9) == Some(&PROTO_UDP);
@@ -386,7 +402,7 @@ fn settle(vnet: &mut VnetHdr, head: &mut [u8], packet: &mut [u8]) -> bool {
 /// largest super-packet seen: nothing is allocated per packet after that, and hosts whose
 /// traffic is never mirrored never pay for them.
 #[derive(Default)]
-struct Segmenter {
+pub(super) struct Segmenter {
     bufs: Vec<Vec<u8>>,
     sizes: Vec<usize>,
 }
@@ -394,7 +410,7 @@ struct Segmenter {
 impl Segmenter {
     /// Cuts `packet` (header `vnet`) and returns how many segments it made; None when the
     /// header does not describe the packet.
-    fn split(&mut self, vnet: &VnetHdr, packet: &mut [u8]) -> Option<usize> {
+    pub(super) fn split(&mut self, vnet: &VnetHdr, packet: &mut [u8]) -> Option<usize> {
         let segments = vnet.segments(packet)?;
         let hdr = tun_rs::VirtioNetHdr {
             flags: vnet.flags,
@@ -422,7 +438,7 @@ impl Segmenter {
     }
 
     /// Segment `i` of the last split, its plain virtio-net header in front.
-    fn segment(&mut self, i: usize) -> &mut [u8] {
+    pub(super) fn segment(&mut self, i: usize) -> &mut [u8] {
         let segment = &mut self.bufs[i][..VNET_HDR_LEN + self.sizes[i]];
         segment[..VNET_HDR_LEN].copy_from_slice(&PLAIN_VNET_HDR);
         segment

@@ -3,6 +3,7 @@
 
 mod aws_services;
 mod batch;
+mod bgp;
 pub mod control;
 pub mod costs;
 mod dataplane;

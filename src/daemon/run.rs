@@ -20,6 +20,7 @@ use super::ssh;
 use super::state::{control_socket, process_start_time, scenario_copy, LabState};
 use super::teardown::{remove_recorded, Removed};
 use super::vpn::VpnEnds;
+use crate::fabric::tunnels::TunnelStates;
 use crate::fabric::{explain, probe_key, Compiled};
 use crate::scenario::{self, HostId, Lab, Probe};
 
@@ -38,6 +39,10 @@ struct Daemon {
     started: std::time::Instant,
     /// On-premises sites: their hosts and the customer sides of VPN connections.
     sites: super::sites::Sites,
+    /// The AWS ends of the VPN tunnels (kept while the sites are).
+    vpn: Option<Arc<VpnEnds>>,
+    /// The VGWs' BGP speakers.
+    bgp: super::bgp::Bgp,
 }
 
 /// Runs the daemon of the lab whose scenario copy is in its state folder. Returns only on error.
@@ -118,12 +123,23 @@ async fn build(lab: Lab, mut state: LabState) -> Result<Daemon, (anyhow::Error, 
     if let Some(e) = error {
         return Err((e, state));
     }
-    let shared = Arc::new(ArcSwap::from_pointee(runtime_for(&lab, &hosts, None)));
+    let (mut bgp, error) = super::bgp::build(&mut state, &lab);
+    if let Some(e) = error {
+        return Err((e, state));
+    }
+    let vpn = vpn_ends(&lab, &bgp);
+    let runtime = runtime_for(&lab, &hosts, None, vpn.clone(), Vec::new());
+    let shared = Arc::new(ArcSwap::from_pointee(runtime));
     let counters = Arc::new(Counters::default());
     let tracking = Arc::new(Tracking::new());
     tokio::spawn(sweep(tracking.clone()));
     tokio::spawn(super::vpn::timers(shared.clone(), tracking.clone()));
     let flow_logs = Arc::new(FlowLogSink::start(&lab));
+    super::bgp::start(
+        &mut bgp,
+        &lab,
+        wiring(&shared, &tracking, &counters, &flow_logs),
+    );
     let next_slot = lab.host_count();
     let mut daemon = Daemon {
         lab,
@@ -136,10 +152,21 @@ async fn build(lab: Lab, mut state: LabState) -> Result<Daemon, (anyhow::Error, 
         flow_logs,
         started: std::time::Instant::now(),
         sites,
+        vpn,
+        bgp,
     };
     let names: Vec<String> = daemon.hosts.keys().cloned().collect();
     for name in names {
         start_pump(&mut daemon, &name);
+    }
+    // `up` returns once the BGP sessions have brought their routes (as `vpclab check` needs);
+    // they run over the packet loops just started.
+    let bgp = &daemon.bgp;
+    if bgp.sessions > 0 && !super::bgp::wait_established(bgp, BGP_WAIT).await {
+        eprintln!(
+            "vpclab: BGP sessions of lab {} not all established after {BGP_WAIT:?}",
+            daemon.lab.name
+        );
     }
     Ok(daemon)
 }
@@ -165,11 +192,37 @@ fn start_pump(daemon: &mut Daemon, name: &str) {
     host.tasks.push(task);
 }
 
-/// The runtime view for `lab`: slot → host id and host id → interface.
+/// How long `up` waits for the BGP sessions to come up.
+const BGP_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The AWS ends of `lab`'s VPN tunnels, with its VGWs' speakers.
+fn vpn_ends(lab: &Lab, bgp: &super::bgp::Bgp) -> Option<Arc<VpnEnds>> {
+    (!lab.vpn_connections.is_empty()).then(|| Arc::new(VpnEnds::new(lab, bgp.devices.clone())))
+}
+
+/// What the BGP speakers' tasks need.
+fn wiring(
+    shared: &Arc<ArcSwap<Runtime>>,
+    tracking: &Arc<Tracking>,
+    counters: &Arc<Counters>,
+    flow_logs: &Arc<FlowLogSink>,
+) -> super::bgp::Wiring {
+    super::bgp::Wiring {
+        shared: shared.clone(),
+        tracking: tracking.clone(),
+        counters: counters.clone(),
+        flow_logs: flow_logs.clone(),
+    }
+}
+
+/// The runtime view for `lab`: slot → host id and host id → interface, the VPN's AWS ends, and
+/// the routes BGP learned (per connection).
 fn runtime_for(
     lab: &Lab,
     hosts: &HashMap<String, Host>,
     previous: Option<(&Runtime, &Lab)>,
+    vpn: Option<Arc<VpnEnds>>,
+    learned: Vec<Vec<crate::fabric::LearnedRoute>>,
 ) -> Runtime {
     let slots = hosts.values().map(|h| h.slot + 1).max().unwrap_or(0);
     let mut slot_host = vec![None; slots];
@@ -181,9 +234,10 @@ fn runtime_for(
         devices.push(host.device.clone());
     }
     let meters = Meters::carry_over(lab, previous.map(|(r, l)| (&r.meters, l)));
-    let vpn = (!lab.vpn_connections.is_empty()).then(|| Arc::new(VpnEnds::new(lab)));
+    let tunnels = vpn.as_ref().map(|v| v.states.clone());
+    let tunnels = tunnels.unwrap_or_else(|| TunnelStates::new(lab.vpn_connections.len()));
     Runtime {
-        compiled: Compiled::new(lab.clone()),
+        compiled: Compiled::with_learned(lab.clone(), learned, tunnels),
         meters,
         slot_host,
         devices,
@@ -350,6 +404,8 @@ async fn apply(daemon: &mut Daemon) -> anyhow::Result<Vec<String>> {
     // taken down while the routers are still there.
     let sites_changed = !super::sites::same(&lab, &daemon.lab);
     if sites_changed {
+        let bgp = std::mem::take(&mut daemon.bgp);
+        super::bgp::remove(&mut daemon.state, bgp)?;
         let sites = std::mem::take(&mut daemon.sites);
         super::sites::remove(&mut daemon.state, sites)?;
     }
@@ -400,6 +456,12 @@ async fn apply(daemon: &mut Daemon) -> anyhow::Result<Vec<String>> {
         if let Some(e) = error {
             return Err(e);
         }
+        let (bgp, error) = super::bgp::build(&mut daemon.state, &lab);
+        daemon.bgp = bgp;
+        if let Some(e) = error {
+            return Err(e);
+        }
+        daemon.vpn = vpn_ends(&lab, &daemon.bgp);
         changes.push("rebuilt sites and VPN connections".to_string());
     } else {
         super::sites::write_host_files(&lab)?;
@@ -408,11 +470,32 @@ async fn apply(daemon: &mut Daemon) -> anyhow::Result<Vec<String>> {
         changes.push("updated routes and rules".to_string());
     }
     daemon.flow_logs.reload(&lab).await;
-    daemon.shared.store(Arc::new(runtime_for(
+    // What BGP learned stays while the sites do.
+    let learned = if sites_changed {
+        Vec::new()
+    } else {
+        daemon.shared.load().compiled.all_learned()
+    };
+    let runtime = runtime_for(
         &lab,
         &daemon.hosts,
         Some((&daemon.shared.load(), &daemon.lab)),
-    )));
+        daemon.vpn.clone(),
+        learned,
+    );
+    daemon.shared.store(Arc::new(runtime));
+    if sites_changed {
+        let w = wiring(
+            &daemon.shared,
+            &daemon.tracking,
+            &daemon.counters,
+            &daemon.flow_logs,
+        );
+        super::bgp::start(&mut daemon.bgp, &lab, w);
+        if daemon.bgp.sessions > 0 {
+            super::bgp::wait_established(&daemon.bgp, BGP_WAIT).await;
+        }
+    }
     daemon.lab = lab;
     Ok(changes)
 }

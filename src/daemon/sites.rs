@@ -25,6 +25,7 @@ use super::hosts::start_command;
 use super::state::{lab_dir, HostRecord, LabState};
 use crate::netns::{self, NetnsError};
 use crate::scenario::{Lab, Site};
+use crate::vpn::bird;
 use crate::vpn::config::{file_name, tunnel_file};
 
 /// How long taking a tunnel down waits for its wireguard-go to exit.
@@ -219,6 +220,48 @@ fn customer_sides(sites: &mut Sites, state: &mut LabState, lab: &Lab) -> anyhow:
             sites.tunnels.push((router.clone(), file, socket));
         }
     }
+    for (site, s) in lab.sites.iter().enumerate() {
+        if bird::runs_bgp(lab, site) {
+            start_bird(lab, site, &router_ns(lab, s))
+                .with_context(|| format!("start BIRD in the router of site {}", s.name))?;
+        }
+    }
+    Ok(())
+}
+
+/// Where a site's BIRD keeps its configuration, control socket and log.
+pub fn bird_dir(lab: &str) -> PathBuf {
+    lab_dir(lab).join("bird")
+}
+
+/// Starts BIRD in router namespace `router` with site `site`'s configuration. It daemonizes
+/// inside the namespace, so `down` ends it with the namespace's other processes.
+fn start_bird(lab: &Lab, site: usize, router: &str) -> anyhow::Result<()> {
+    let dir = bird_dir(&lab.name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    let name = &lab.sites[site].name;
+    let conf = dir.join(format!("{name}.conf"));
+    let log = dir.join(format!("{name}.log"));
+    std::fs::write(&conf, bird::config(lab, site, &log))
+        .with_context(|| format!("write {}", conf.display()))?;
+    let socket = dir.join(format!("{name}.ctl"));
+    let pid = dir.join(format!("{name}.pid"));
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", router, "bird", "-c"])
+        .arg(&conf)
+        .arg("-s")
+        .arg(&socket)
+        .arg("-P")
+        .arg(&pid)
+        .output()
+        .context("run bird (is the bird2 package installed? scripts/setup.sh installs it)")?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "bird -c {}: {}",
+            conf.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
     Ok(())
 }
 
@@ -287,6 +330,8 @@ fn remove_all(state: &mut LabState, sites: Sites) -> anyhow::Result<()> {
         }
     }
     for router in &sites.routers {
+        // BIRD, if the site ran it: the router stays (an internet host), its processes go.
+        netns::kill_all_in(router);
         // The veths went with their hosts' namespaces; the bridge stays with the router
         // unless removed (a router rebuilt since has none).
         if let Err(e) = netns::site::remove_router_lan(router) {

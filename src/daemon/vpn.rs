@@ -6,7 +6,7 @@
 //! one whose customer end has sent nothing (not even a keepalive) for three keepalive periods
 //! is down, as dead peer detection declares it, and so is one a fault took down.
 
-use std::net::SocketAddrV4;
+use std::net::{IpAddr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,7 +17,7 @@ use tun_rs::AsyncDevice;
 
 use super::dataplane::{send_plain, Counters, Runtime, Tracking};
 use super::flowlogs::{observe, FlowLogSink, FlowTrace};
-use crate::fabric::tunnels::TunnelRef;
+use crate::fabric::tunnels::{TunnelRef, TunnelStates};
 use crate::fabric::{decide_from_tunnel, read_packet, Outcome};
 use crate::scenario::Lab;
 use crate::vpn::config::{DEAD_AFTER_KEEPALIVES, KEEPALIVE};
@@ -38,9 +38,14 @@ const TTL: u8 = 64;
 /// overhead.
 pub const DATAGRAM_BUFFER: usize = UDP_HEADERS_LEN + 9001 + 64;
 
-/// The AWS end of every tunnel of a lab version.
+/// The AWS end of every tunnel of a lab's sites (kept while the sites are; a recompile of
+/// the routes keeps it, so sessions survive).
 pub struct VpnEnds {
     tunnels: Vec<Mutex<Tunnel>>,
+    /// Which tunnels are up: the fabric's view, shared with every compiled version.
+    pub states: TunnelStates,
+    /// Per VGW: the interface of its BGP speaker's namespace, if it has BGP connections.
+    speakers: Vec<Option<Arc<AsyncDevice>>>,
     /// Per tunnel: when its customer end was last heard from (ms of the data plane's clock,
     /// plus one; 0 = never).
     heard: Vec<AtomicU64>,
@@ -49,12 +54,19 @@ pub struct VpnEnds {
 }
 
 impl VpnEnds {
-    pub fn new(lab: &Lab) -> VpnEnds {
+    pub fn new(lab: &Lab, speakers: Vec<Option<Arc<AsyncDevice>>>) -> VpnEnds {
         let mut tunnels = Vec::new();
         for c in &lab.vpn_connections {
             let site = &lab.sites[c.site];
+            // WireGuard's allowed-IPs check lets in the site's network, the static routes and
+            // the tunnels' inside addresses (BGP); with BGP a site may announce any prefix,
+            // which the decision checks against what it learned.
             let mut allowed = c.static_routes.clone();
             allowed.push(site.cidr);
+            allowed.extend(c.tunnels.iter().map(|t| t.inside));
+            if c.routing == crate::scenario::VpnRouting::Bgp {
+                allowed = vec![ipnet::Ipv4Net::default()];
+            }
             for (n, t) in c.tunnels.iter().enumerate() {
                 let secret = t.aws_key.secret();
                 let own = KeyPair {
@@ -75,9 +87,21 @@ impl VpnEnds {
         let count = tunnels.len();
         VpnEnds {
             tunnels,
+            states: TunnelStates::new(lab.vpn_connections.len()),
+            speakers,
             heard: (0..count).map(|_| AtomicU64::new(0)).collect(),
             faulted: (0..count).map(|_| AtomicBool::new(false)).collect(),
         }
+    }
+
+    /// The BGP speaker's interface for a packet out of tunnel `t` to `dst`: when `dst` is the
+    /// tunnel's AWS inside address (the VGW's end of the session).
+    fn speaker_for(&self, lab: &Lab, t: TunnelRef, dst: IpAddr) -> Option<&Arc<AsyncDevice>> {
+        let c = lab.vpn_connections.get(t.connection)?;
+        if dst != IpAddr::V4(c.tunnels[t.index].aws_inside()) {
+            return None;
+        }
+        self.speakers.get(c.gateway)?.as_ref()
     }
 
     fn lock(&self, t: TunnelRef) -> Option<std::sync::MutexGuard<'_, Tunnel>> {
@@ -191,6 +215,13 @@ impl VpnIo<'_> {
                 .count_drop(crate::fabric::DropCode::UnsupportedPacket);
             return;
         };
+        // The VGW's own end of a BGP session: its speaker, not the VPC.
+        if let Some(vpn) = runtime.vpn.as_ref() {
+            if let Some(dev) = vpn.speaker_for(&compiled.lab, t, input.key.dst) {
+                let _ = send_plain(dev, packet).await;
+                return;
+            }
+        }
         let (flows, now, key) = (&self.tracking.flows, self.tracking.now(), &input.key);
         let mut trace = FlowTrace::default();
         let decision = decide_from_tunnel(compiled, flows, now, t, key, &mut trace);

@@ -5,7 +5,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net};
 
 use crate::scenario::{
     EndpointId, HostId, InstanceId, InternetHostId, Lab, MirrorSessionId, NatGatewayId, PeeringId,
@@ -50,6 +50,14 @@ pub enum CompiledTarget {
 pub enum PublicOwner {
     Instance(InstanceId),
     NatGateway(NatGatewayId),
+}
+
+/// A prefix a VPN connection learned by BGP, with what AWS ranks equal prefixes by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LearnedRoute {
+    pub prefix: Ipv4Net,
+    pub as_path_len: usize,
+    pub med: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,10 +110,41 @@ pub struct Compiled {
     vpn_endpoints: AddrMap<TunnelRef>,
     /// Hosts of the on-premises sites, by address.
     site_hosts: AddrMap<HostId>,
+    /// Per VPN connection: what its BGP sessions learned.
+    learned: Vec<Vec<LearnedRoute>>,
 }
 
 impl Compiled {
+    /// The lab as designed: each BGP connection's sessions up and its site announcing its
+    /// own network (the model without a running lab; the daemon compiles what the sessions
+    /// really learned, with `with_learned`).
     pub fn new(lab: Lab) -> Compiled {
+        let tunnels = TunnelStates::new(lab.vpn_connections.len());
+        let learned = lab
+            .vpn_connections
+            .iter()
+            .map(|c| match c.routing {
+                crate::scenario::VpnRouting::Bgp => vec![LearnedRoute {
+                    prefix: lab.sites[c.site].cidr,
+                    as_path_len: 1,
+                    med: None,
+                }],
+                crate::scenario::VpnRouting::Static => Vec::new(),
+            })
+            .collect();
+        Compiled::with_learned(lab, learned, tunnels)
+    }
+
+    /// The lab with what its BGP sessions learned (per VPN connection, `learned[c]`) in its
+    /// route tables, and the tunnel states of the version it follows.
+    pub fn with_learned(
+        lab: Lab,
+        learned: Vec<Vec<LearnedRoute>>,
+        tunnels: TunnelStates,
+    ) -> Compiled {
+        let learned: Vec<Vec<LearnedRoute>> = (0..lab.vpn_connections.len())
+            .map(|c| learned.get(c).cloned().unwrap_or_default())
+            .collect();
         let tables = lab
             .route_tables
             .iter()
@@ -136,22 +175,34 @@ impl Compiled {
                     },
                     route: RouteRef::Declared(i),
                 });
-                // Static routes of the VPN connections of each VGW the table propagates from.
-                let propagated = table.propagate.iter().flat_map(|&g| {
-                    (lab.vpn_connections.iter().enumerate())
-                        .filter(move |(_, c)| c.gateway == g)
-                        .flat_map(move |(connection, c)| {
-                            c.static_routes.iter().enumerate().map(move |(index, r)| {
+                // The routes of the VPN connections of each VGW the table propagates from:
+                // static ones first, then learned ones by AS path length and MED, so that of
+                // equal prefixes the one AWS prefers comes first (aws-rules.md §1.3).
+                let mut propagated: Vec<(usize, u32, CompiledRoute)> = Vec::new();
+                for &g in &table.propagate {
+                    for (connection, c) in lab.vpn_connections.iter().enumerate() {
+                        if c.gateway != g {
+                            continue;
+                        }
+                        let prefixes = propagated_prefixes(c, &learned[connection]);
+                        for (index, (prefix, rank)) in prefixes.enumerate() {
+                            propagated.push((
+                                rank.0,
+                                rank.1,
                                 CompiledRoute {
-                                    destination: IpNet::V4(*r),
+                                    destination: IpNet::V4(prefix),
                                     target: CompiledTarget::VpnGateway(g),
                                     route: RouteRef::Propagated { connection, index },
-                                }
-                            })
-                        })
-                });
-                let mut routes: Vec<CompiledRoute> =
-                    local.chain(declared).chain(propagated).collect();
+                                },
+                            ));
+                        }
+                    }
+                }
+                propagated.sort_by_key(|(path, med, _)| (*path, *med));
+                let mut routes: Vec<CompiledRoute> = local
+                    .chain(declared)
+                    .chain(propagated.into_iter().map(|(_, _, r)| r))
+                    .collect();
                 // Longest prefix first; the sort is stable, so of equal prefixes local (listed
                 // first) wins, then a static route of the table, then a propagated one
                 // (aws-rules.md §1.3).
@@ -220,7 +271,6 @@ impl Compiled {
         for sessions in &mut mirror_sessions {
             sessions.sort_by_key(|&s| lab.mirror_sessions[s].session_number);
         }
-        let tunnels = TunnelStates::new(lab.vpn_connections.len());
         let mut vpn_endpoints = AddrMap::default();
         for (connection, c) in lab.vpn_connections.iter().enumerate() {
             for (index, t) in c.tunnels.iter().enumerate() {
@@ -250,7 +300,39 @@ impl Compiled {
             tunnels,
             vpn_endpoints,
             site_hosts,
+            learned,
         }
+    }
+
+    /// The `index`-th prefix VPN connection `connection` propagates (`RouteRef::Propagated`).
+    pub fn propagated_prefix(&self, connection: usize, index: usize) -> Option<Ipv4Net> {
+        let c = self.lab.vpn_connections.get(connection)?;
+        propagated_prefixes(c, &self.learned[connection])
+            .nth(index)
+            .map(|(p, _)| p)
+    }
+
+    /// What every VPN connection learned by BGP.
+    pub fn all_learned(&self) -> Vec<Vec<LearnedRoute>> {
+        self.learned.clone()
+    }
+
+    /// What VPN connection `connection` learned by BGP.
+    pub fn learned(&self, connection: usize) -> &[LearnedRoute] {
+        self.learned.get(connection).map_or(&[], Vec::as_slice)
+    }
+
+    /// True when VPN connection `connection` carries packets from or to `addr` on the site's
+    /// side: its site's network, its static routes, or what it learned by BGP.
+    pub fn site_side(&self, connection: usize, addr: IpAddr) -> bool {
+        let IpAddr::V4(a) = addr else { return false };
+        let c = &self.lab.vpn_connections[connection];
+        self.lab.sites[c.site].cidr.contains(&a)
+            || c.static_routes.iter().any(|r| r.contains(&a))
+            || self
+                .learned(connection)
+                .iter()
+                .any(|r| r.prefix.contains(&a))
     }
 
     /// The traffic mirror sessions of `eni` as a source, by ascending session number.
@@ -392,6 +474,20 @@ impl Compiled {
     pub fn nat_tag(&self, gateway: NatGatewayId) -> u64 {
         self.nat_tags[gateway]
     }
+}
+
+/// The prefixes a VPN connection propagates, in `RouteRef::Propagated` order, each with its
+/// rank among equal prefixes (AS path length, MED): static routes first (rank 0), then what
+/// BGP learned.
+fn propagated_prefixes<'a>(
+    c: &'a crate::scenario::VpnConnection,
+    learned: &'a [LearnedRoute],
+) -> impl Iterator<Item = (Ipv4Net, (usize, u32))> + 'a {
+    let fixed = c.static_routes.iter().map(|p| (*p, (0, 0)));
+    let dynamic = learned
+        .iter()
+        .map(|r| (r.prefix, (r.as_path_len, r.med.unwrap_or(0))));
+    fixed.chain(dynamic)
 }
 
 /// FNV-1a of a name: stable across runs and builds, unlike `DefaultHasher`'s promise.

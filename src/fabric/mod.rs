@@ -35,7 +35,7 @@ pub mod proto {
     };
 }
 
-pub use compiled::{Compiled, CompiledRoute, RouteRef};
+pub use compiled::{Compiled, CompiledRoute, LearnedRoute, RouteRef};
 pub use conntrack::{timeout, Conntrack, EniTag};
 pub use decide::{
     decide, decide_from_tunnel, decide_mirror_copy, decide_model, decide_packet, decide_quoting,

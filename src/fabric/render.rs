@@ -114,10 +114,16 @@ fn describe(lab: &Compiled, key: &FlowKey, hop: &Hop) -> String {
             let (dest, target) = match route {
                 RouteRef::Propagated { connection, index } => {
                     let c = &l.vpn_connections[connection];
+                    let prefix = lab.propagated_prefix(connection, index);
+                    let how = match c.routing {
+                        crate::scenario::VpnRouting::Static => "static",
+                        crate::scenario::VpnRouting::Bgp => "learned by BGP",
+                    };
                     (
                         format!(
-                            "{} (propagated from vpn connection {})",
-                            c.static_routes[index], c.name
+                            "{} ({how}, propagated from vpn connection {})",
+                            prefix.map(|p| p.to_string()).unwrap_or_default(),
+                            c.name
                         ),
                         format!("vgw:{}", l.vpn_gateways[c.gateway].name),
                     )

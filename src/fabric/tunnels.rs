@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::scenario::VpnConnectionId;
 
 /// One of the two tunnels of a VPN connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TunnelRef {
     pub connection: VpnConnectionId,
     /// 0 for tunnel 1, 1 for tunnel 2.

@@ -25,7 +25,7 @@ pub fn listen_on_lo(
 ) -> Result<std::net::TcpListener, NetnsError> {
     run_in(ns, || {
         // A small runtime of this thread's own: the netlink socket is created here, inside `ns`.
-        block_on_here(ns, add_to_lo(ns, addr))??;
+        block_on_here(ns, add_to(ns, "lo", addr, 32))??;
         let at = SocketAddr::from((addr, port));
         listen_shared(at)
             .and_then(|l| {
@@ -43,26 +43,30 @@ pub fn listen_on_lo(
 /// Adds `addr`/32 to `lo` of namespace `ns` (a host that answers on more addresses than its
 /// own, like a service behind interface endpoints). Blocking.
 pub fn add_lo_address(ns: &str, addr: Ipv4Addr) -> Result<(), NetnsError> {
-    run_in(ns, || block_on_here(ns, add_to_lo(ns, addr))?)?
+    add_address(ns, "lo", addr, 32)
 }
 
-/// `ip address add ADDR/32 dev lo`.
-async fn add_to_lo(ns: &str, addr: Ipv4Addr) -> Result<(), NetnsError> {
+/// `ip address add ADDR/PREFIX dev IFNAME` inside namespace `ns`.
+pub fn add_address(ns: &str, ifname: &str, addr: Ipv4Addr, prefix: u8) -> Result<(), NetnsError> {
+    run_in(ns, || block_on_here(ns, add_to(ns, ifname, addr, prefix))?)?
+}
+
+async fn add_to(ns: &str, ifname: &str, addr: Ipv4Addr, prefix: u8) -> Result<(), NetnsError> {
     let (conn, handle, _) = rtnetlink::new_connection().map_err(|source| NetnsError::Runtime {
         ns: ns.to_string(),
         source,
     })?;
     let conn = tokio::spawn(conn);
     let result = async {
-        let lo = link_index(&handle, ns, "lo").await?;
+        let index = link_index(&handle, ns, ifname).await?;
         handle
             .address()
-            .add(lo, IpAddr::V4(addr), 32)
+            .add(index, IpAddr::V4(addr), prefix)
             .execute()
             .await
             .map_err(|source| NetnsError::Netlink {
                 ns: ns.to_string(),
-                op: format!("add {addr}/32 to lo"),
+                op: format!("add {addr}/{prefix} to {ifname}"),
                 source,
             })
     }

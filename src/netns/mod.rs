@@ -18,8 +18,8 @@ pub use errors::{require_root, NetnsError};
 pub use etc::{hosts_text, remove_host_files, write_host_files, write_host_files_text};
 pub use exec::exec_in;
 pub use forwarding::enable_forwarding;
-pub use host::setup_host;
-pub use loopback::{add_lo_address, listen_on_lo};
+pub use host::{setup_host, IFNAME};
+pub use loopback::{add_address, add_lo_address, listen_on_lo};
 pub use namespace::{
     create, delete, exists, kill_all_in, kill_all_in_each, path, pids_in, pids_in_each, run_in,
 };

@@ -3,6 +3,7 @@
 //! customer's end is real WireGuard (wireguard-go) in the site's router, configured by the
 //! files `config` writes.
 
+pub mod bird;
 pub mod config;
 mod tunnel;
 

@@ -7,7 +7,7 @@
 
 use std::net::IpAddr;
 
-use crate::scenario::{HostId, VpnConnectionId, VpnGatewayId};
+use crate::scenario::{HostId, VpnConnectionId, VpnGatewayId, VpnRouting};
 
 use super::super::compiled::RouteRef;
 use super::super::tunnels::TunnelRef;
@@ -62,13 +62,9 @@ impl<T: Trace> Ctx<'_, T> {
     /// The connection of `gateway` that leads to `dst`: one whose static routes, or whose
     /// site's network, hold it.
     fn connection_toward(&self, gateway: VpnGatewayId, dst: IpAddr) -> Option<VpnConnectionId> {
-        let IpAddr::V4(a) = dst else { return None };
-        let lab = &self.lab.lab;
-        lab.vpn_connections.iter().position(|c| {
-            c.gateway == gateway
-                && (c.static_routes.iter().any(|r| r.contains(&a))
-                    || lab.sites[c.site].cidr.contains(&a))
-        })
+        let lab = self.lab;
+        (0..lab.lab.vpn_connections.len())
+            .find(|&c| lab.lab.vpn_connections[c].gateway == gateway && lab.site_side(c, dst))
     }
 
     /// A packet out of `tunnel` at its AWS end: from one of the site's prefixes, into the
@@ -87,12 +83,7 @@ impl<T: Trace> Ctx<'_, T> {
         if !self.cross_gateway() {
             return Outcome::Drop(DropCode::NoPath);
         }
-        let IpAddr::V4(src) = self.key.src else {
-            return Outcome::Drop(DropCode::VgwPrivateIpAssociationForIngress);
-        };
-        let site = &lab.lab.sites[c.site];
-        let allowed = c.static_routes.iter().any(|r| r.contains(&src)) || site.cidr.contains(&src);
-        if !allowed {
+        if !lab.site_side(tunnel.connection, self.key.src) {
             return Outcome::Drop(DropCode::VgwPrivateIpAssociationForIngress);
         }
         let vpc = lab.lab.vpn_gateways[gateway].vpc;
@@ -105,14 +96,36 @@ impl<T: Trace> Ctx<'_, T> {
         }
     }
 
+    /// True when the site's router sends the packet into `connection`'s tunnels: its gateway's
+    /// VPC holds the destination, or (with BGP) another site of the same gateway announced it.
+    fn routed_into(&self, connection: VpnConnectionId) -> bool {
+        let lab = self.lab;
+        let c = &lab.lab.vpn_connections[connection];
+        if lab.vpc_contains(lab.lab.vpn_gateways[c.gateway].vpc, self.key.dst) {
+            return true;
+        }
+        c.routing == VpnRouting::Bgp
+            && (0..lab.lab.vpn_connections.len()).any(|other| {
+                let o = &lab.lab.vpn_connections[other];
+                other != connection
+                    && o.gateway == c.gateway
+                    && o.routing == VpnRouting::Bgp
+                    && lab
+                        .learned(other)
+                        .iter()
+                        .any(|r| matches!(self.key.dst, IpAddr::V4(a) if r.prefix.contains(&a)))
+            })
+    }
+
     /// In the model: a packet an on-premises host sends. Its site's router sends it into the
     /// active tunnel of the connection whose gateway's VPC holds the destination (its routes
     /// to the VPC go through the tunnels), and anything else out to the internet as it is.
     pub(super) fn send_from_site(&mut self, host: HostId, site: usize) -> Outcome {
         let lab = self.lab;
         self.trace.hop(Hop::FromSite(host));
-        let toward = lab.lab.vpn_connections.iter().position(|c| {
-            c.site == site && lab.vpc_contains(lab.lab.vpn_gateways[c.gateway].vpc, self.key.dst)
+        let toward = (0..lab.lab.vpn_connections.len()).find(|&c| {
+            let conn = &lab.lab.vpn_connections[c];
+            conn.site == site && self.routed_into(c)
         });
         if let Some(connection) = toward {
             return match lab.tunnels.active(connection) {
