@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tun_rs::AsyncDevice;
 
-use super::dataplane::{settle, Counters, Runtime, Segmenter, Tracking};
+use super::dataplane::{Counters, Runtime, Segmenter, Tracking};
 use super::flowlogs::FlowLogSink;
 use super::state::LabState;
 use super::vpn::{VpnIo, DATAGRAM_BUFFER};
@@ -256,21 +256,9 @@ async fn speaker_pump(device: Arc<AsyncDevice>, wiring: Arc<Wiring>) {
         else {
             continue;
         };
-        if vnet.is_gso() {
-            let Some(count) = segmenter.split(&vnet, &mut buf[VNET_HDR_LEN..n]) else {
-                continue;
-            };
-            for i in 0..count {
-                let segment = segmenter.segment(i);
-                io.wrap_packet(t, &segment[VNET_HDR_LEN..], &mut datagram)
-                    .await;
-            }
-        } else {
-            let (head, packet) = buf[..n].split_at_mut(VNET_HDR_LEN);
-            if settle(&mut vnet, head, packet) {
-                io.wrap_packet(t, packet, &mut datagram).await;
-            }
-        }
+        let read = &mut buf[..n];
+        io.wrap_read(t, &mut vnet, read, &mut segmenter, &mut datagram)
+            .await;
     }
 }
 

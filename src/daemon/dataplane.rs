@@ -171,6 +171,7 @@ pub async fn pump(
     let mut segmenter = Segmenter::default();
     // Made on first need: only a site router's loop and VPC hosts talking to a site use it.
     let mut datagram: Vec<u8> = Vec::new();
+    let mut spare: Vec<u8> = Vec::new();
     loop {
         let n = match dev.recv(&mut buf).await {
             Ok(n) => n,
@@ -303,8 +304,9 @@ pub async fn pump(
                     flow_logs: &flow_logs,
                 };
                 datagram.resize(DATAGRAM_BUFFER, 0);
-                io.unwrap_datagram(t, &buf[VNET_HDR_LEN..n], &mut datagram)
-                    .await;
+                spare.resize(DATAGRAM_BUFFER, 0);
+                let read = &buf[VNET_HDR_LEN..n];
+                io.unwrap_datagram(t, read, &mut datagram, &mut spare).await;
             }
             Next::ToCustomer(runtime, t) => {
                 let io = VpnIo {
@@ -314,24 +316,12 @@ pub async fn pump(
                     flow_logs: &flow_logs,
                 };
                 datagram.resize(DATAGRAM_BUFFER, 0);
-                if vnet.is_gso() {
-                    // A tunnel carries packets of one MTU: cut the super-packet here.
-                    let Some(count) = segmenter.split(&vnet, &mut buf[VNET_HDR_LEN..n]) else {
-                        counters.count_drop(DropCode::UnsupportedPacket);
-                        continue;
-                    };
-                    for i in 0..count {
-                        let segment = segmenter.segment(i);
-                        io.wrap_packet(t, &segment[VNET_HDR_LEN..], &mut datagram)
-                            .await;
-                    }
-                } else {
-                    let (head, packet) = buf[..n].split_at_mut(VNET_HDR_LEN);
-                    if !settle(&mut vnet, head, packet) {
-                        counters.count_drop(DropCode::UnsupportedPacket);
-                        continue;
-                    }
-                    io.wrap_packet(t, packet, &mut datagram).await;
+                let read = &mut buf[..n];
+                if !io
+                    .wrap_read(t, &mut vnet, read, &mut segmenter, &mut datagram)
+                    .await
+                {
+                    counters.count_drop(DropCode::UnsupportedPacket);
                 }
             }
             Next::Send(target, packets, copies) => {

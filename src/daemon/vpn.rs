@@ -15,14 +15,14 @@ use arc_swap::ArcSwap;
 use boringtun::x25519::PublicKey;
 use tun_rs::AsyncDevice;
 
-use super::dataplane::{send_plain, Counters, Runtime, Tracking};
+use super::dataplane::{send_plain, settle, Counters, Runtime, Segmenter, Tracking};
 use super::flowlogs::{observe, FlowLogSink, FlowTrace};
 use crate::fabric::tunnels::{TunnelRef, TunnelStates};
 use crate::fabric::{decide_from_tunnel, read_packet, Outcome};
 use crate::scenario::Lab;
 use crate::vpn::config::{DEAD_AFTER_KEEPALIVES, KEEPALIVE};
 use crate::vpn::{KeyPair, Tunnel, Wrapped};
-use crate::wire::{rewrite, write_udp_headers, UdpView, UDP_HEADERS_LEN};
+use crate::wire::{rewrite, write_udp_headers, UdpView, VnetHdr, UDP_HEADERS_LEN, VNET_HDR_LEN};
 
 /// How often WireGuard's timers run and tunnel states are looked at.
 const TICK: Duration = Duration::from_millis(250);
@@ -168,8 +168,15 @@ pub struct VpnIo<'a> {
 
 impl VpnIo<'_> {
     /// A datagram from a customer gateway to tunnel `t`'s AWS end (`packet`, IPv4/UDP, as
-    /// read from the router's interface): unwrapped, answered, and its inner packet decided.
-    pub async fn unwrap_datagram(&self, t: TunnelRef, packet: &[u8], buf: &mut [u8]) {
+    /// read from the router's interface): unwrapped into `buf`, answered, and its inner packet
+    /// decided (`spare` takes it wrapped again when it goes on to another site).
+    pub async fn unwrap_datagram(
+        &self,
+        t: TunnelRef,
+        packet: &[u8],
+        buf: &mut [u8],
+        spare: &mut [u8],
+    ) {
         let Some(udp) = UdpView::parse(packet) else {
             return;
         };
@@ -198,7 +205,7 @@ impl VpnIo<'_> {
                 }
                 Step::Inner(len) => {
                     let inner = &mut buf[UDP_HEADERS_LEN..UDP_HEADERS_LEN + len];
-                    self.deliver_inner(t, inner).await;
+                    self.deliver_inner(t, inner, spare).await;
                     return;
                 }
                 Step::Nothing => return,
@@ -207,7 +214,7 @@ impl VpnIo<'_> {
     }
 
     /// An inner packet out of tunnel `t`: decided as entering through the VGW.
-    async fn deliver_inner(&self, t: TunnelRef, packet: &mut [u8]) {
+    async fn deliver_inner(&self, t: TunnelRef, packet: &mut [u8], spare: &mut [u8]) {
         let runtime = self.runtime;
         let compiled = &runtime.compiled;
         let Ok(input) = read_packet(packet) else {
@@ -250,9 +257,8 @@ impl VpnIo<'_> {
                     rewrite(packet, key, &decision.delivered);
                 }
                 if let Some(other) = decision.tunnel {
-                    // CloudHub: on to another site; the packet is copied to wrap it.
-                    let mut out = vec![0u8; DATAGRAM_BUFFER];
-                    self.wrap_packet(other, packet, &mut out).await;
+                    // CloudHub: on to another site, wrapped for its tunnel.
+                    self.wrap_packet(other, packet, spare).await;
                 } else if let Some(dev) = runtime.devices.get(to) {
                     if send_plain(dev, packet).await.is_ok() {
                         self.counters.delivered.fetch_add(1, Ordering::Relaxed);
@@ -260,6 +266,36 @@ impl VpnIo<'_> {
                 }
             }
         }
+    }
+
+    /// What a TUN read (`read`: the virtio-net header `vnet`, then the packet) into tunnel `t`:
+    /// a super-packet cut into its segments (a tunnel carries one MTU at a time), a partial
+    /// checksum finished. False when the header does not fit the packet.
+    pub async fn wrap_read(
+        &self,
+        t: TunnelRef,
+        vnet: &mut VnetHdr,
+        read: &mut [u8],
+        segmenter: &mut Segmenter,
+        datagram: &mut [u8],
+    ) -> bool {
+        if vnet.is_gso() {
+            let Some(count) = segmenter.split(vnet, &mut read[VNET_HDR_LEN..]) else {
+                return false;
+            };
+            for i in 0..count {
+                let segment = segmenter.segment(i);
+                self.wrap_packet(t, &segment[VNET_HDR_LEN..], datagram)
+                    .await;
+            }
+            return true;
+        }
+        let (head, packet) = read.split_at_mut(VNET_HDR_LEN);
+        if !settle(vnet, head, packet) {
+            return false;
+        }
+        self.wrap_packet(t, packet, datagram).await;
+        true
     }
 
     /// `packet` (one whole IPv4 packet, complete checksums) into tunnel `t` toward its site.
