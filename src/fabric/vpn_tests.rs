@@ -169,3 +169,103 @@ fn in_the_model_a_site_host_goes_through_its_router_and_the_tunnel() {
     );
     assert_eq!(d.outcome, Outcome::Drop(DropCode::NoRouteToDestination));
 }
+
+/// Two sites on one VGW, both static or both BGP, to compare what AWS prefers among equal
+/// prefixes: static over BGP, then the shorter AS path, then the lower MED.
+const TWO_SITES: &str = r#"
+name: pref
+vpcs:
+  a:
+    cidr: 10.0.0.0/16
+    subnets: { app: { cidr: 10.0.1.0/24, route_table: app-rt } }
+    route_tables: { app-rt: { propagate: [vgw:vgw1] } }
+    instances: { app1: { subnet: app, private_ip: 10.0.1.10 } }
+sites:
+  one:
+    cidr: 192.168.0.0/16
+    customer_gateway: { public_ip: 198.51.100.20, asn: 65001 }
+    hosts: { h1: { ip: 192.168.1.10 } }
+  two:
+    cidr: 172.16.0.0/16
+    customer_gateway: { public_ip: 198.51.100.21, asn: 65002 }
+    hosts: { h2: { ip: 172.16.1.10 } }
+vpn_gateways:
+  vgw1: { vpc: a }
+vpn_connections:
+  one-vpn: { site: one, gateway: vgw:vgw1, routing: bgp }
+  two-vpn: { site: two, gateway: vgw:vgw1, routing: static, static_routes: [172.16.0.0/16, 10.200.0.0/16] }
+"#;
+
+/// The connection the route to `dst` from app1 goes by, with the routes both learned.
+fn chosen(learned_by_one: Vec<LearnedRoute>, dst: [u8; 4]) -> Option<usize> {
+    let lab = load_str(TWO_SITES, "pref.yaml").unwrap();
+    let tunnels = super::tunnels::TunnelStates::new(2);
+    let l = Compiled::with_learned(lab, vec![learned_by_one, Vec::new()], tunnels);
+    route_connection(&l, dst)
+}
+
+/// The VPN connection whose propagated route app1's packet to `dst` matched.
+fn route_connection(l: &Compiled, dst: [u8; 4]) -> Option<usize> {
+    let key = tcp(APP1, 80, dst, 40000, SYN_ACK);
+    let mut hops = Vec::new();
+    let app1 = host(l, "app1");
+    decide_packet(
+        l,
+        &Conntrack::scratch(),
+        Duration::ZERO,
+        app1,
+        &key,
+        None,
+        &mut hops,
+    );
+    hops.iter().find_map(|h| match h {
+        Hop::Route {
+            route: RouteRef::Propagated { connection, .. },
+            ..
+        } => Some(*connection),
+        _ => None,
+    })
+}
+
+fn learned(prefix: &str, as_path_len: usize, med: Option<u32>) -> LearnedRoute {
+    LearnedRoute {
+        prefix: prefix.parse().unwrap(),
+        as_path_len,
+        med,
+    }
+}
+
+#[test]
+fn among_equal_prefixes_a_static_route_beats_bgp_and_longest_prefix_beats_both() {
+    // Both connections have 10.200.0.0/16: two-vpn's static route wins.
+    assert_eq!(
+        chosen(vec![learned("10.200.0.0/16", 1, None)], [10, 200, 1, 1]),
+        Some(1)
+    );
+    // A longer prefix learned by BGP beats the static /16.
+    assert_eq!(
+        chosen(vec![learned("10.200.1.0/24", 1, None)], [10, 200, 1, 1]),
+        Some(0)
+    );
+}
+
+#[test]
+fn among_learned_routes_the_shorter_as_path_then_the_lower_med_wins() {
+    let lab = load_str(TWO_SITES, "pref.yaml").unwrap();
+    let mut lab = lab;
+    // Make both connections BGP, each learning 10.9.0.0/16.
+    lab.vpn_connections[1].routing = crate::scenario::VpnRouting::Bgp;
+    lab.vpn_connections[1].static_routes.clear();
+    let pick = |one: LearnedRoute, two: LearnedRoute| {
+        let tunnels = super::tunnels::TunnelStates::new(2);
+        let l = Compiled::with_learned(lab.clone(), vec![vec![one], vec![two]], tunnels);
+        route_connection(&l, [10, 9, 0, 1])
+    };
+    let p = "10.9.0.0/16";
+    assert_eq!(pick(learned(p, 3, None), learned(p, 2, None)), Some(1));
+    assert_eq!(pick(learned(p, 2, None), learned(p, 3, None)), Some(0));
+    assert_eq!(
+        pick(learned(p, 2, Some(50)), learned(p, 2, Some(10))),
+        Some(1)
+    );
+}
