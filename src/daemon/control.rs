@@ -21,6 +21,10 @@ pub enum Request {
         protocol: String,
         port: Option<u16>,
     },
+    /// Inject a fault (`vpclab fault`).
+    Fault {
+        fault: super::fault::Fault,
+    },
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -52,6 +56,10 @@ pub enum Reply {
         reachable: bool,
         code: Option<String>,
         components: Vec<String>,
+    },
+    /// A fault was injected: what was done, in words.
+    Faulted {
+        message: String,
     },
     Error {
         message: String,

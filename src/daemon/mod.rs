@@ -6,6 +6,7 @@ mod batch;
 pub mod control;
 pub mod costs;
 mod dataplane;
+pub mod fault;
 pub mod flowlogs;
 pub mod gateways;
 mod hosts;

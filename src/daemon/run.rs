@@ -228,6 +228,14 @@ async fn answer(request: Request, daemon: &Mutex<Daemon>) -> Reply {
             protocol,
             port,
         } => explain_request(&daemon, &from, &to, &protocol, port),
+        Request::Fault { fault } => {
+            match super::fault::inject(&daemon.lab, &daemon.shared.load_full(), &fault) {
+                Ok(message) => Reply::Faulted { message },
+                Err(e) => Reply::Error {
+                    message: format!("{e:#}"),
+                },
+            }
+        }
         Request::Apply => match apply(&mut daemon).await {
             Ok(changes) => Reply::Applied { changes },
             Err(e) => Reply::Error {
