@@ -47,6 +47,9 @@ pub enum Reply {
         /// Internet gateways, NAT gateways and endpoints, with their addresses.
         #[serde(default)]
         gateways: Vec<super::gateways::GatewayRecord>,
+        /// The VPN connections' tunnels: state, last handshake, bytes.
+        #[serde(default)]
+        tunnels: Vec<super::vpn_status::TunnelRecord>,
     },
     Applied {
         changes: Vec<String>,

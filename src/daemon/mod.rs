@@ -20,5 +20,6 @@ pub mod state;
 pub mod teardown;
 mod vpn;
 pub mod vpn_keys;
+pub mod vpn_status;
 
 pub use run::run_daemon;

@@ -221,6 +221,7 @@ async fn answer(request: Request, daemon: &Mutex<Daemon>) -> Reply {
                 .meters
                 .report(&daemon.lab, daemon.started.elapsed()),
             gateways: super::gateways::gateways(&daemon.lab),
+            tunnels: super::vpn_status::tunnels(&daemon.shared.load()),
         },
         Request::Explain {
             from,

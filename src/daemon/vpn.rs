@@ -21,7 +21,7 @@ use crate::fabric::tunnels::TunnelRef;
 use crate::fabric::{decide_from_tunnel, read_packet, Outcome};
 use crate::scenario::Lab;
 use crate::vpn::config::{DEAD_AFTER_KEEPALIVES, KEEPALIVE};
-use crate::vpn::{KeyPair, Tunnel, Wrapped};
+use crate::vpn::{KeyPair, Tunnel, TunnelStats, Wrapped};
 use crate::wire::{rewrite, write_udp_headers, UdpView, UDP_HEADERS_LEN};
 
 /// How often WireGuard's timers run and tunnel states are looked at.
@@ -97,6 +97,11 @@ impl VpnEnds {
         self.faulted
             .get(t.slot())
             .is_some_and(|f| f.load(Ordering::Relaxed))
+    }
+
+    /// Tunnel `t`'s session counters, for `vpclab status`.
+    pub fn stats(&self, t: TunnelRef) -> Option<TunnelStats> {
+        self.lock(t).map(|tunnel| tunnel.stats())
     }
 }
 

@@ -6,4 +6,4 @@
 pub mod config;
 mod tunnel;
 
-pub use tunnel::{KeyPair, Tunnel, TunnelError, Wrapped, MIN_BUFFER, OVERHEAD};
+pub use tunnel::{KeyPair, Tunnel, TunnelError, TunnelStats, Wrapped, MIN_BUFFER, OVERHEAD};
