@@ -7,6 +7,7 @@ use crate::daemon::costs::CostLine;
 use crate::daemon::gateways::GatewayRecord;
 use crate::daemon::state::{known_labs, HostRecord, LabState};
 use crate::daemon::teardown;
+use crate::daemon::vpn_status::TunnelRecord;
 use crate::netns;
 
 /// The lab named, or the only one running.
@@ -125,6 +126,7 @@ pub fn status(lab: Option<&str>, cost: bool) -> anyhow::Result<i32> {
                 counters,
                 costs,
                 gateways,
+                tunnels,
                 ..
             } => {
                 let drops: Vec<String> = counters
@@ -141,6 +143,7 @@ pub fn status(lab: Option<&str>, cost: bool) -> anyhow::Result<i32> {
                 );
                 print_hosts(&hosts);
                 print_gateways(&gateways);
+                print_tunnels(&tunnels);
                 if cost {
                     print_costs(&costs);
                 }
@@ -188,6 +191,51 @@ pub fn print_gateways(gateways: &[GatewayRecord]) {
     }
 }
 
+/// The VPN tunnels: which is up, which carries (bytes), when each last shook hands.
+pub fn print_tunnels(tunnels: &[TunnelRecord]) {
+    for line in tunnel_table(tunnels) {
+        println!("{line}");
+    }
+}
+
+/// The lines of the tunnel table; none without tunnels.
+fn tunnel_table(tunnels: &[TunnelRecord]) -> Vec<String> {
+    if tunnels.is_empty() {
+        return Vec::new();
+    }
+    let mut lines = vec![format!(
+        "  {:<14} {:<6} {:<20} {:<17} {:<12} {:>9} {:>12} {:>12} BGP",
+        "VPN", "TUNNEL", "OUTSIDE (AWS)", "INSIDE", "STATE", "HANDSHAKE", "TO SITE", "FROM SITE"
+    )];
+    for t in tunnels {
+        let state = match (t.up, t.faulted) {
+            (true, _) => "UP",
+            (false, true) => "DOWN (fault)",
+            (false, false) => "DOWN",
+        };
+        let handshake = t
+            .since_handshake_s
+            .map_or("-".to_string(), |s| format!("{s} s ago"));
+        let bgp = match &t.bgp {
+            Some(state) if t.learned.is_empty() => state.clone(),
+            Some(state) => format!("{state}, learned {}", t.learned.join(" ")),
+            None => "-".to_string(),
+        };
+        lines.push(format!(
+            "  {:<14} {:<6} {:<20} {:<17} {:<12} {:>9} {:>12} {:>12} {bgp}",
+            t.connection,
+            t.number,
+            t.outside,
+            t.inside,
+            state,
+            handshake,
+            t.bytes_to_site,
+            t.bytes_from_site
+        ));
+    }
+    lines
+}
+
 pub fn print_hosts(hosts: &[HostRecord]) {
     println!(
         "  {:<14} {:<15} {:<15} {:<10} {:<14} {:<12} NAMESPACE",
@@ -204,5 +252,47 @@ pub fn print_hosts(hosts: &[HostRecord]) {
             h.az,
             h.netns
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tunnel(number: u8, up: bool, faulted: bool) -> TunnelRecord {
+        TunnelRecord {
+            connection: "hq-vpn".into(),
+            number,
+            outside: "203.0.113.10:51820".into(),
+            customer: "198.51.100.20:51820".into(),
+            inside: "169.254.10.0/30".into(),
+            up,
+            faulted,
+            since_handshake_s: up.then_some(3),
+            bytes_to_site: 420,
+            bytes_from_site: 168,
+            bgp: None,
+            learned: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_tunnel_table_tells_a_fault_from_a_silent_peer() {
+        assert!(tunnel_table(&[]).is_empty());
+        let mut bgp = tunnel(2, false, false);
+        bgp.bgp = Some("Established".into());
+        bgp.learned = vec!["192.168.0.0/16".into()];
+        let lines = tunnel_table(&[tunnel(1, false, true), bgp, tunnel(1, true, false)]);
+        assert_eq!(lines.len(), 4);
+        assert!(lines[0].contains("STATE") && lines[0].ends_with("BGP"));
+        assert!(lines[1].contains("DOWN (fault)") && lines[1].ends_with(" -"));
+        assert!(
+            lines[1].contains("        -          420          168"),
+            "{}",
+            lines[1]
+        );
+        assert!(lines[2].contains(" DOWN ") && !lines[2].contains("fault"));
+        assert!(lines[2].ends_with("Established, learned 192.168.0.0/16"));
+        assert!(lines[3].contains(" UP ") && lines[3].contains("3 s ago"));
     }
 }

@@ -2,6 +2,7 @@
 //! logic lives here.
 
 mod check;
+mod fault;
 mod labs;
 mod logs;
 mod up;
@@ -70,6 +71,10 @@ enum Verb {
     /// customer gateway's configuration (wg-quick files), as AWS's "Download configuration".
     #[command(subcommand)]
     Vpn(vpn::VpnVerb),
+    /// Inject a fault into a running lab: `fault tunnel CONNECTION N down|up` takes a VPN
+    /// tunnel down at both ends (the site's router fails over to the other tunnel), or back up.
+    #[command(subcommand)]
+    Fault(fault::FaultVerb),
     /// Parse and validate a scenario file without building anything (no root needed).
     Validate { file: String },
     /// Run the daemon of a lab (started by `up`).
@@ -100,6 +105,7 @@ pub fn main() -> i32 {
         Verb::Status { lab, cost } => labs::status(lab.as_deref(), cost),
         Verb::Logs(args) => logs::logs(args),
         Verb::Vpn(verb) => vpn::vpn(verb),
+        Verb::Fault(verb) => fault::fault(verb),
         Verb::Validate { file } => up::validate(&file),
         Verb::Daemon { lab, source } => crate::daemon::run_daemon(&lab, &source).map(|()| 0),
     };

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use super::labs::{print_gateways, print_hosts};
+use super::labs::{print_gateways, print_hosts, print_tunnels};
 use super::read_scenario;
 use crate::daemon::control::{call, Reply, Request};
 use crate::daemon::state::{lab_dir, log_file, scenario_copy, state_file, LabState};
@@ -151,11 +151,13 @@ fn status_table(lab: &str) -> anyhow::Result<()> {
             lab,
             hosts,
             gateways,
+            tunnels,
             ..
         } => {
             println!("lab {lab}: {} hosts up", hosts.len());
             print_hosts(&hosts);
             print_gateways(&gateways);
+            print_tunnels(&tunnels);
             Ok(())
         }
         other => anyhow::bail!("unexpected reply from the daemon: {other:?}"),

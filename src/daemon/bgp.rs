@@ -31,8 +31,9 @@ use crate::wire::{FlowKey, VnetHdr, VNET_HDR_LEN};
 /// The MTU of a speaker's interface: the tunnels'.
 const SPEAKER_MTU: u16 = 1420;
 
-/// Per tunnel: its BGP session's state as `vpclab status` shows it.
-pub type BgpStatus = Arc<Mutex<BTreeMap<TunnelRef, String>>>;
+/// Per tunnel: its BGP session's state and the prefixes it learned, as `vpclab status` shows
+/// them.
+pub type BgpStatus = Arc<Mutex<BTreeMap<TunnelRef, (String, Vec<String>)>>>;
 
 /// What the daemon keeps of the speakers it built.
 #[derive(Default)]
@@ -140,7 +141,7 @@ pub async fn wait_established(bgp: &Bgp, limit: std::time::Duration) -> bool {
         let ready = bgp.status.lock().is_ok_and(|s| {
             s.len() == bgp.sessions
                 && s.values()
-                    .all(|v| v.starts_with("Established") && !v.contains("(0 learned)"))
+                    .all(|(state, learned)| state == "Established" && !learned.is_empty())
         });
         if ready {
             return true;
@@ -201,9 +202,9 @@ async fn control(
     let mut rib = Rib::default();
     while let Some(report) = reports.recv().await {
         let t = report.tunnel;
-        let prefixes = report.learned.len();
+        let prefixes: Vec<String> = report.learned.keys().map(|p| p.to_string()).collect();
         if let Ok(mut s) = status.lock() {
-            s.insert(t, format!("{} ({prefixes} learned)", report.state));
+            s.insert(t, (report.state.clone(), prefixes));
         }
         if !rib.set(t.connection, t.index, &report.learned) {
             continue;

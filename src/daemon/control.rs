@@ -21,6 +21,10 @@ pub enum Request {
         protocol: String,
         port: Option<u16>,
     },
+    /// Inject a fault (`vpclab fault`).
+    Fault {
+        fault: super::fault::Fault,
+    },
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -43,6 +47,9 @@ pub enum Reply {
         /// Internet gateways, NAT gateways and endpoints, with their addresses.
         #[serde(default)]
         gateways: Vec<super::gateways::GatewayRecord>,
+        /// The VPN connections' tunnels: state, last handshake, bytes.
+        #[serde(default)]
+        tunnels: Vec<super::vpn_status::TunnelRecord>,
     },
     Applied {
         changes: Vec<String>,
@@ -52,6 +59,10 @@ pub enum Reply {
         reachable: bool,
         code: Option<String>,
         components: Vec<String>,
+    },
+    /// A fault was injected: what was done, in words.
+    Faulted {
+        message: String,
     },
     Error {
         message: String,

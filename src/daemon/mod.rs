@@ -7,6 +7,7 @@ mod bgp;
 pub mod control;
 pub mod costs;
 mod dataplane;
+pub mod fault;
 pub mod flowlogs;
 pub mod gateways;
 mod hosts;
@@ -20,5 +21,6 @@ pub mod state;
 pub mod teardown;
 mod vpn;
 pub mod vpn_keys;
+pub mod vpn_status;
 
 pub use run::run_daemon;

@@ -275,6 +275,7 @@ async fn answer(request: Request, daemon: &Mutex<Daemon>) -> Reply {
                 .meters
                 .report(&daemon.lab, daemon.started.elapsed()),
             gateways: super::gateways::gateways(&daemon.lab),
+            tunnels: super::vpn_status::tunnels(&daemon.shared.load(), &daemon.bgp.status),
         },
         Request::Explain {
             from,
@@ -282,6 +283,14 @@ async fn answer(request: Request, daemon: &Mutex<Daemon>) -> Reply {
             protocol,
             port,
         } => explain_request(&daemon, &from, &to, &protocol, port),
+        Request::Fault { fault } => {
+            match super::fault::inject(&daemon.lab, &daemon.shared.load_full(), &fault) {
+                Ok(message) => Reply::Faulted { message },
+                Err(e) => Reply::Error {
+                    message: format!("{e:#}"),
+                },
+            }
+        }
         Request::Apply => match apply(&mut daemon).await {
             Ok(changes) => Reply::Applied { changes },
             Err(e) => Reply::Error {

@@ -21,7 +21,7 @@ use crate::fabric::tunnels::{TunnelRef, TunnelStates};
 use crate::fabric::{decide_from_tunnel, read_packet, Outcome};
 use crate::scenario::Lab;
 use crate::vpn::config::{DEAD_AFTER_KEEPALIVES, KEEPALIVE};
-use crate::vpn::{KeyPair, Tunnel, Wrapped};
+use crate::vpn::{KeyPair, Tunnel, TunnelStats, Wrapped};
 use crate::wire::{rewrite, write_udp_headers, UdpView, VnetHdr, UDP_HEADERS_LEN, VNET_HDR_LEN};
 
 /// How often WireGuard's timers run and tunnel states are looked at.
@@ -107,6 +107,25 @@ impl VpnEnds {
     fn lock(&self, t: TunnelRef) -> Option<std::sync::MutexGuard<'_, Tunnel>> {
         let m = self.tunnels.get(t.slot())?;
         Some(m.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Takes tunnel `t`'s AWS end down (`vpclab fault`: it ignores what the customer end
+    /// sends and sends nothing itself) or brings it back.
+    pub fn set_faulted(&self, t: TunnelRef, faulted: bool) {
+        if let Some(f) = self.faulted.get(t.slot()) {
+            f.store(faulted, Ordering::Relaxed);
+        }
+    }
+
+    pub fn is_faulted(&self, t: TunnelRef) -> bool {
+        self.faulted
+            .get(t.slot())
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+    }
+
+    /// Tunnel `t`'s session counters, for `vpclab status`.
+    pub fn stats(&self, t: TunnelRef) -> Option<TunnelStats> {
+        self.lock(t).map(|tunnel| tunnel.stats())
     }
 }
 
@@ -330,15 +349,17 @@ pub async fn timers(shared: Arc<ArcSwap<Runtime>>, tracking: Arc<Tracking>) {
         for connection in 0..runtime.compiled.lab.vpn_connections.len() {
             for index in 0..2 {
                 let t = TunnelRef { connection, index };
+                let faulted = vpn.faulted[t.slot()].load(Ordering::Relaxed);
                 let step = match vpn.lock(t) {
                     Some(mut tunnel) => Step::from(tunnel.tick(&mut buf[UDP_HEADERS_LEN..])),
                     None => Step::Nothing,
                 };
-                if let Step::ToPeer(len) = step {
+                // A faulted end sends nothing, not even a handshake retry; its timers still
+                // run, so that its clock is right when it comes back.
+                if let (Step::ToPeer(len), false) = (step, faulted) {
                     send_to_customer(&runtime, t, &mut buf, len).await;
                 }
                 let heard = vpn.heard[t.slot()].load(Ordering::Relaxed);
-                let faulted = vpn.faulted[t.slot()].load(Ordering::Relaxed);
                 // Never heard yet: up for a while after the daemon starts, so that the first
                 // packets may start the handshake; down after that.
                 let alive = match heard {

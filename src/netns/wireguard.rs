@@ -32,9 +32,25 @@ pub fn quick_up(ns: &str, file: &Path) -> Result<(), NetnsError> {
 }
 
 /// `wg-quick down FILE` inside namespace `ns`: the interface goes, wireguard-go exits and
-/// removes its socket. Blocking.
+/// removes its socket. Blocking. An interface that is not there (taken down before, by a
+/// fault or by hand) is down already: wg-quick would fail on it.
 pub fn quick_down(ns: &str, file: &Path) -> Result<(), NetnsError> {
+    if let Some(ifname) = interface_of(file) {
+        if !has_interface(ns, &ifname) {
+            return Ok(());
+        }
+    }
     quick(ns, "down", file)
+}
+
+/// True when namespace `ns` has an interface `ifname` (`ip -n NS link show dev IFNAME`).
+pub fn has_interface(ns: &str, ifname: &str) -> bool {
+    Command::new("ip")
+        .args(["-n", ns, "link", "show", "dev", ifname])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn quick(ns: &str, verb: &str, file: &Path) -> Result<(), NetnsError> {

@@ -7,4 +7,4 @@ pub mod bird;
 pub mod config;
 mod tunnel;
 
-pub use tunnel::{KeyPair, Tunnel, TunnelError, Wrapped, MIN_BUFFER, OVERHEAD};
+pub use tunnel::{KeyPair, Tunnel, TunnelError, TunnelStats, Wrapped, MIN_BUFFER, OVERHEAD};

@@ -116,6 +116,27 @@ impl Tunnel {
     pub fn since_handshake(&self) -> Option<std::time::Duration> {
         self.tunn.time_since_last_handshake()
     }
+
+    /// What `vpclab status` shows of the session.
+    pub fn stats(&self) -> TunnelStats {
+        let (since_handshake, wrapped, unwrapped, _loss, _rtt) = self.tunn.stats();
+        TunnelStats {
+            since_handshake,
+            wrapped_bytes: wrapped as u64,
+            unwrapped_bytes: unwrapped as u64,
+        }
+    }
+}
+
+/// A session's counters, as boringtun keeps them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TunnelStats {
+    /// Since the last completed handshake; None while there never was one.
+    pub since_handshake: Option<std::time::Duration>,
+    /// Inner bytes sent to the peer (handshakes and keepalives not counted).
+    pub wrapped_bytes: u64,
+    /// Inner bytes received from the peer (handshakes and keepalives not counted).
+    pub unwrapped_bytes: u64,
 }
 
 #[cfg(test)]
@@ -192,7 +213,11 @@ mod tests {
         };
         let response = response.to_vec();
         let mut delivered = exchange(&mut aws, &mut site, response);
-        assert_eq!(delivered.pop(), Some(request), "AWS got the site's packet");
+        assert_eq!(
+            delivered.pop().as_ref(),
+            Some(&request),
+            "AWS got the site's packet"
+        );
         assert!(aws.since_handshake().is_some());
         // AWS answers, encrypted: 32 bytes of overhead.
         let reply = ping([10, 0, 1, 10], [192, 168, 1, 10]);
@@ -205,6 +230,12 @@ mod tests {
             panic!("not delivered")
         };
         assert_eq!(inner, &reply[..]);
+        // Each end counts the inner bytes it wrapped and unwrapped, not the handshake.
+        let (a, b) = (aws.stats(), site.stats());
+        assert_eq!(a.wrapped_bytes, reply.len() as u64);
+        assert_eq!(b.unwrapped_bytes, reply.len() as u64);
+        assert_eq!(a.unwrapped_bytes, request.len() as u64);
+        assert!(a.since_handshake.is_some());
         // A packet from outside the site's networks is refused by the AWS end.
         let spoofed = ping([172, 16, 0, 1], [10, 0, 1, 10]);
         let Wrapped::ToPeer(w) = site.wrap(&spoofed, &mut out).unwrap() else {
