@@ -1108,7 +1108,6 @@ vpn_connections:
             "t.yaml:24:11: sites.overlap-site.cidr: site CIDR 192.168.128.0/17 overlaps site hq (192.168.0.0/16): a site's addresses must be its own (a VPN cannot join overlapping networks)",
             "t.yaml:27:11: sites.overlap-vpc.cidr: site CIDR 10.1.0.0/24 overlaps vpc b (10.1.0.0/16): a site's addresses must be its own (a VPN cannot join overlapping networks)",
             "t.yaml:31:36: sites.noasn.customer_gateway.public_ip: customer gateway address 203.0.113.50 is inside the public pool 203.0.113.0/24 (the default public pool), which the lab hands out as AWS's public IPs: pick an address outside it, like 198.51.100.20",
-            "t.yaml:31:50: sites.noasn.customer_gateway.behind_nat: `behind_nat` is not supported yet by this version of vpclab",
             "t.yaml:38:14: vpn_gateways.v3.vpc: vpc a already has virtual private gateway v1 attached: a VPC takes one VGW at a time",
             "t.yaml:40:14: vpn_gateways.v5.asn: Amazon side ASN 100 is out of range: expected a private ASN 64512-65534 or 4200000000-4294967294",
             "t.yaml:43:3: vpn_connections.branch-vpn: sites hq and branch both have ASN 65000 on vgw:v1: with BGP, VPN CloudHub needs a unique ASN per site (each would drop the other's routes as its own)",

@@ -204,8 +204,16 @@ fn tunnel_table(tunnels: &[TunnelRecord]) -> Vec<String> {
         return Vec::new();
     }
     let mut lines = vec![format!(
-        "  {:<14} {:<6} {:<20} {:<17} {:<12} {:>9} {:>12} {:>12} BGP",
-        "VPN", "TUNNEL", "OUTSIDE (AWS)", "INSIDE", "STATE", "HANDSHAKE", "TO SITE", "FROM SITE"
+        "  {:<14} {:<6} {:<20} {:<20} {:<17} {:<12} {:>9} {:>12} {:>12} BGP",
+        "VPN",
+        "TUNNEL",
+        "OUTSIDE (AWS)",
+        "CUSTOMER GATEWAY",
+        "INSIDE",
+        "STATE",
+        "HANDSHAKE",
+        "TO SITE",
+        "FROM SITE"
     )];
     for t in tunnels {
         let state = match (t.up, t.faulted) {
@@ -222,10 +230,11 @@ fn tunnel_table(tunnels: &[TunnelRecord]) -> Vec<String> {
             None => "-".to_string(),
         };
         lines.push(format!(
-            "  {:<14} {:<6} {:<20} {:<17} {:<12} {:>9} {:>12} {:>12} {bgp}",
+            "  {:<14} {:<6} {:<20} {:<20} {:<17} {:<12} {:>9} {:>12} {:>12} {bgp}",
             t.connection,
             t.number,
             t.outside,
+            t.customer,
             t.inside,
             state,
             handshake,

@@ -102,6 +102,10 @@ fn build_into(sites: &mut Sites, state: &mut LabState, lab: &Lab) -> anyhow::Res
         netns::site::setup_router_lan(&router, s.lan_ip, s.cidr.prefix_len())
             .with_context(|| format!("set up the LAN of site {}", s.name))?;
         sites.routers.push(router.clone());
+        if s.customer_gateway.behind_nat {
+            netns::site::put_behind_nat(&router, s.customer_gateway.public_ip)
+                .with_context(|| format!("put the router of site {} behind a NAT", s.name))?;
+        }
         mark_router(state, lab, s);
         for (n, h) in s.hosts.iter().enumerate() {
             let ns = lab.netns_name(&h.name);

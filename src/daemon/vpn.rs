@@ -7,7 +7,7 @@
 //! is down, as dead peer detection declares it, and so is one a fault took down.
 
 use std::net::{IpAddr, SocketAddrV4};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -49,6 +49,10 @@ pub struct VpnEnds {
     /// Per tunnel: when its customer end was last heard from (ms of the data plane's clock,
     /// plus one; 0 = never).
     heard: Vec<AtomicU64>,
+    /// Per tunnel: the UDP port the customer end was last heard from (0: not yet). Behind a
+    /// NAT it is not the configured one; the AWS end answers where it hears from, as
+    /// WireGuard does.
+    peer_port: Vec<AtomicU16>,
     /// Per tunnel: taken down by `vpclab fault`.
     faulted: Vec<AtomicBool>,
 }
@@ -90,6 +94,7 @@ impl VpnEnds {
             states: TunnelStates::new(lab.vpn_connections.len()),
             speakers,
             heard: (0..count).map(|_| AtomicU64::new(0)).collect(),
+            peer_port: (0..count).map(|_| AtomicU16::new(0)).collect(),
             faulted: (0..count).map(|_| AtomicBool::new(false)).collect(),
         }
     }
@@ -102,6 +107,12 @@ impl VpnEnds {
             return None;
         }
         self.speakers.get(c.gateway)?.as_ref()
+    }
+
+    /// The UDP port tunnel `t`'s customer end was last heard from, once it was.
+    pub fn peer_port(&self, t: TunnelRef) -> Option<u16> {
+        let port = self.peer_port.get(t.slot())?.load(Ordering::Relaxed);
+        (port != 0).then_some(port)
     }
 
     fn lock(&self, t: TunnelRef) -> Option<std::sync::MutexGuard<'_, Tunnel>> {
@@ -168,7 +179,13 @@ fn router_device(runtime: &Runtime, t: TunnelRef) -> Option<Arc<AsyncDevice>> {
 /// Sends the wrapped bytes at `buf[UDP_HEADERS_LEN..][..len]` from AWS's end of `t` to the
 /// customer's, through the router's interface.
 async fn send_to_customer(runtime: &Runtime, t: TunnelRef, buf: &mut [u8], len: usize) {
-    let (aws, customer) = ends(&runtime.compiled.lab, t);
+    let (aws, mut customer) = ends(&runtime.compiled.lab, t);
+    // Where the customer end was heard from last (its NAT's port), once it was.
+    let heard = runtime.vpn.as_ref().and_then(|v| v.peer_port.get(t.slot()));
+    match heard.map(|p| p.load(Ordering::Relaxed)) {
+        Some(0) | None => {}
+        Some(port) => customer.set_port(port),
+    }
     let Some(total) = write_udp_headers(aws, customer, TTL, len, buf) else {
         return;
     };
@@ -207,6 +224,7 @@ impl VpnIo<'_> {
         }
         let now_ms = self.tracking.now().as_millis() as u64 + 1;
         vpn.heard[t.slot()].store(now_ms, Ordering::Relaxed);
+        vpn.peer_port[t.slot()].store(udp.src.port(), Ordering::Relaxed);
         let from = Some(*udp.src.ip());
         let mut input = udp.payload;
         loop {

@@ -54,7 +54,11 @@ pub fn tunnels(runtime: &Runtime, bgp: &BgpStatus) -> Vec<TunnelRecord> {
                 connection: c.name.clone(),
                 number: t.number,
                 outside: format!("{}:{}", t.outside_ip, t.aws_port),
-                customer: format!("{cgw}:{}", t.customer_port),
+                // Where the customer end is heard from (behind a NAT, its NAT's port).
+                customer: format!(
+                    "{cgw}:{}",
+                    vpn.and_then(|v| v.peer_port(r)).unwrap_or(t.customer_port)
+                ),
                 inside: t.inside.to_string(),
                 up: runtime.compiled.tunnels.is_up(r),
                 faulted: vpn.is_some_and(|v| v.is_faulted(r)),

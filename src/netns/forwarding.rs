@@ -36,6 +36,11 @@ pub fn enable_forwarding(ns: &str, masquerade: bool) -> Result<(), NetnsError> {
     if !masquerade {
         return Ok(());
     }
+    apply_ruleset(ns, &masquerade_ruleset())
+}
+
+/// Loads nftables `ruleset` in namespace `ns` (`nft -f -`). Blocking.
+pub fn apply_ruleset(ns: &str, ruleset: &str) -> Result<(), NetnsError> {
     let failed = |detail: String| NetnsError::Forwarding {
         ns: ns.to_string(),
         detail,
@@ -49,7 +54,7 @@ pub fn enable_forwarding(ns: &str, masquerade: bool) -> Result<(), NetnsError> {
         .map_err(|e| failed(format!("run nft (is nftables installed?): {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin
-            .write_all(masquerade_ruleset().as_bytes())
+            .write_all(ruleset.as_bytes())
             .map_err(|e| failed(format!("write the ruleset to nft: {e}")))?;
     }
     let out = child
@@ -57,7 +62,7 @@ pub fn enable_forwarding(ns: &str, masquerade: bool) -> Result<(), NetnsError> {
         .map_err(|e| failed(format!("wait for nft: {e}")))?;
     if !out.status.success() {
         return Err(failed(format!(
-            "nft refused the masquerade ruleset: {}",
+            "nft refused the ruleset: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }

@@ -202,3 +202,17 @@ pub fn remove_router_lan(ns: &str) -> Result<(), NetnsError> {
         )?
     })?
 }
+
+/// The ruleset of a router behind a NAT device: what it sends out of `eth0` leaves with
+/// source ports remapped (to 40000-49999, at random), as a port-translating NAT in front of it
+/// would send it; replies find their way back by the NAT's connection tracking.
+fn behind_nat_ruleset(public_ip: Ipv4Addr) -> String {
+    format!(
+        "table ip vpclab_cgw_nat {{\n  chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;\n    oifname \"{IFNAME}\" meta l4proto udp snat to {public_ip}:40000-49999 random\n  }}\n}}\n"
+    )
+}
+
+/// Puts router namespace `ns` behind a port-translating NAT on its public IP `public_ip`.
+pub fn put_behind_nat(ns: &str, public_ip: Ipv4Addr) -> Result<(), NetnsError> {
+    super::forwarding::apply_ruleset(ns, &behind_nat_ruleset(public_ip))
+}

@@ -56,18 +56,15 @@ fn site(name: At<String>, node: &Node<'_>, errs: &mut Errors) -> Option<SiteRaw>
             "{ public_ip: ADDRESS, asn: NUMBER }",
         )
         .and_then(|n| n.map(errs, CUSTOMER_GATEWAY_KEYS))
-        .map(|g| {
-            // A customer gateway behind a NAT device needs NAT traversal on the AWS end.
-            g.unsupported(errs, "behind_nat");
-            CustomerGatewayRaw {
-                public_ip: required_string(
-                    &g,
-                    errs,
-                    "public_ip",
-                    "a public IPv4 address like 198.51.100.20",
-                ),
-                asn: g.integer(errs, "asn", ASN),
-            }
+        .map(|g| CustomerGatewayRaw {
+            behind_nat: g.boolean(errs, "behind_nat"),
+            public_ip: required_string(
+                &g,
+                errs,
+                "public_ip",
+                "a public IPv4 address like 198.51.100.20",
+            ),
+            asn: g.integer(errs, "asn", ASN),
         });
     let mut hosts = Vec::new();
     for (host, n) in m.get("hosts").map(|n| n.named(errs)).unwrap_or_default() {

@@ -40,6 +40,10 @@ pub struct CustomerGateway {
     pub asn: Option<u32>,
     /// The router: internet host `router` (named `SITE-router`).
     pub router: InternetHostId,
+    /// The router reaches the internet through a NAT device: what leaves it gets the public
+    /// IP and another source port, so the AWS end answers the address and port it sees
+    /// (WireGuard's NAT traversal), not the configured ones.
+    pub behind_nat: bool,
 }
 
 /// A host of a site, on the site's LAN behind the router.

@@ -20,6 +20,8 @@ pub(in crate::scenario) struct SiteRaw {
 }
 
 pub(in crate::scenario) struct CustomerGatewayRaw {
+    /// The router sits behind a NAT device that remaps its source ports.
+    pub behind_nat: Option<At<bool>>,
     pub public_ip: Option<At<String>>,
     pub asn: Option<At<i64>>,
 }

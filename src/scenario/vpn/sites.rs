@@ -91,6 +91,9 @@ fn site(ctx: &mut Ctx, s: &SiteRaw) {
             public_ip,
             asn,
             router: router_host,
+            behind_nat: gateway
+                .and_then(|g| g.behind_nat.as_ref())
+                .is_some_and(|b| b.value),
         },
         hosts,
     });
