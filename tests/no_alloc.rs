@@ -1,7 +1,9 @@
 //! The per-packet path allocates nothing once warm: reading a packet and its virtio-net
 //! header, deciding it (with and without the flow logs' trace), and rewriting it for the
 //! gateways it crosses (the internet gateway's 1:1 NAT, a NAT gateway, peering, plain
-//! routing), for packets of new and of tracked flows both ways. A counting global allocator
+//! routing), for packets of new and of tracked flows both ways; and a VPN tunnel's AWS end
+//! (WireGuard data wrapped and unwrapped, decided into and out of the VPC) and IPv6 through
+//! an egress-only internet gateway. A counting global allocator
 //! watches this test's own thread only, so the harness's threads do not count. A separate
 //! test binary, because the allocator is global.
 
@@ -292,4 +294,135 @@ fn new_flows_allocate_nothing_either() {
     });
     assert!(total > 0);
     assert_eq!(n, 0, "allocations for {} packets", f.openers.len());
+}
+
+const VPN_LAB: &str = r#"
+name: noalloc-vpn
+internet:
+  hosts:
+    example: { ip: 198.51.100.10, ipv6: "2001:db8:ffff::10" }
+vpcs:
+  a:
+    cidr: 10.0.0.0/16
+    ipv6: true
+    egress_only_internet_gateway: true
+    subnets:
+      app: { cidr: 10.0.1.0/24, route_table: app-rt }
+    route_tables:
+      app-rt:
+        propagate: [vgw:vgw1]
+        routes: [{ destination: "::/0", target: eigw:a }]
+    security_groups:
+      open:
+        ingress: [{ protocol: all, source: 0.0.0.0/0 }, { protocol: all, source: "::/0" }]
+    instances:
+      app1: { subnet: app, private_ip: 10.0.1.10, security_groups: [open] }
+sites:
+  hq:
+    cidr: 192.168.0.0/16
+    customer_gateway: { public_ip: 198.51.100.20, asn: 65000 }
+    hosts: { pc1: { ip: 192.168.1.10 } }
+vpn_gateways:
+  vgw1: { vpc: a }
+vpn_connections:
+  hq-vpn: { site: hq, gateway: vgw:vgw1, routing: static, static_routes: [192.168.0.0/16] }
+"#;
+
+/// An IPv6 TCP segment from `src` to `dst`.
+fn packet6(src: &str, sport: u16, dst: &str, dport: u16) -> Vec<u8> {
+    let addr = |s: &str| s.parse::<std::net::Ipv6Addr>().unwrap().octets();
+    let mut out = Vec::new();
+    PacketBuilder::ipv6(addr(src), addr(dst), 64)
+        .tcp(sport, dport, 1, 65535)
+        .ack(1)
+        .write(&mut out, &[7; 100])
+        .unwrap();
+    out
+}
+
+#[test]
+fn vpn_tunnels_and_ipv6_allocate_nothing_once_warm() {
+    use vpclab::fabric::decide_from_tunnel;
+    use vpclab::fabric::tunnels::TunnelRef;
+    use vpclab::vpn::{KeyPair, Tunnel, Wrapped};
+
+    let lab = Compiled::new(load_str(VPN_LAB, "noalloc-vpn.yaml").unwrap());
+    let flows = Conntrack::for_dataplane();
+    let app1 = host(&lab, "app1");
+    let tunnel = TunnelRef {
+        connection: 0,
+        index: 0,
+    };
+    // Both ends of one tunnel, shaken hands.
+    let (aws_keys, site_keys) = (KeyPair::generate(), KeyPair::generate());
+    let net = |s: &str| s.parse().unwrap();
+    let mut aws = Tunnel::new(
+        &aws_keys,
+        site_keys.public,
+        1,
+        None,
+        vec![net("192.168.0.0/16")],
+    );
+    let mut site = Tunnel::new(
+        &site_keys,
+        aws_keys.public,
+        2,
+        None,
+        vec![net("10.0.0.0/16")],
+    );
+    let mut out = vec![0u8; 2048];
+    let mut back = vec![0u8; 2048];
+    let request = packet(Kind::Udp, [192, 168, 1, 10], 5000, [10, 0, 1, 10], 53);
+    let Ok(Wrapped::ToPeer(init)) = site.wrap(&request, &mut out) else {
+        panic!("no handshake")
+    };
+    let init = init.to_vec();
+    let Ok(Wrapped::ToPeer(response)) = aws.unwrap(None, &init, &mut out) else {
+        panic!("no response")
+    };
+    // The site takes the response and sends what it queued (and a keepalive) to AWS.
+    let mut input = response.to_vec();
+    while let Ok(Wrapped::ToPeer(d)) = site.unwrap(None, &input, &mut out) {
+        let d = d.to_vec();
+        let _ = aws.unwrap(None, &d, &mut back);
+        input.clear();
+    }
+    let reply = packet(Kind::Udp, [10, 0, 1, 10], 53, [192, 168, 1, 10], 5000);
+    let out6 = packet6("2001:db8:0:100::a", 40000, "2001:db8:ffff::10", 443);
+    let reply6 = packet6("2001:db8:ffff::10", 443, "2001:db8:0:100::a", 40000);
+    let example = host(&lab, "example");
+    // One round before counting: tracked flows and sessions exist.
+    let round = |aws: &mut Tunnel, site: &mut Tunnel, out: &mut [u8], back: &mut [u8]| {
+        let now = Duration::from_secs(1);
+        // In: the site wraps, the AWS end unwraps, the fabric decides it into the VPC.
+        let Ok(Wrapped::ToPeer(datagram)) = site.wrap(&request, out) else {
+            panic!("not wrapped")
+        };
+        let len = datagram.len();
+        let Ok(Wrapped::Inner(inner)) = aws.unwrap(None, &out[..len], back) else {
+            panic!("not unwrapped")
+        };
+        let key = read_packet(inner).unwrap().key;
+        let d = decide_from_tunnel(&lab, &flows, now, tunnel, &key, &mut ());
+        assert_eq!(d.outcome, Outcome::Deliver(app1));
+        // Out: the reply is routed to the VGW and wrapped for the site.
+        let key = read_packet(&reply).unwrap().key;
+        let d = decide_packet(&lab, &flows, now, app1, &key, None, &mut ());
+        assert_eq!(d.tunnel, Some(tunnel));
+        assert!(matches!(aws.wrap(&reply, out), Ok(Wrapped::ToPeer(_))));
+        // IPv6 out through the egress-only gateway, and its reply in.
+        let key = read_packet(&out6).unwrap().key;
+        let d = decide_packet(&lab, &flows, now, app1, &key, None, &mut ());
+        assert_eq!(d.outcome, Outcome::Deliver(example));
+        let key = read_packet(&reply6).unwrap().key;
+        let d = decide_packet(&lab, &flows, now, example, &key, None, &mut ());
+        assert_eq!(d.outcome, Outcome::Deliver(app1));
+    };
+    round(&mut aws, &mut site, &mut out, &mut back);
+    let n = allocations(|| {
+        for _ in 0..1000 {
+            round(&mut aws, &mut site, &mut out, &mut back);
+        }
+    });
+    assert_eq!(n, 0, "allocations over 1000 rounds of VPN and IPv6 packets");
 }
