@@ -10,8 +10,7 @@ pub use std::process::{Command, Output};
 pub const BIN: &str = env!("CARGO_BIN_EXE_vpclab");
 
 /// Scenarios whose expectations wait for a part of the fabric not built yet: they must load,
-/// but neither the model test nor `vpclab check` runs them. vpn-static: the AWS end of the
-/// VPN tunnels (issue 5).
+/// but neither the model test nor `vpclab check` runs them. None today.
 pub const PENDING_SCENARIOS: &[&str] = &[];
 
 /// True for a scenario file of `PENDING_SCENARIOS`.
