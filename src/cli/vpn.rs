@@ -45,25 +45,9 @@ fn config(connection: &str, lab: Option<&str>, tunnel: Option<u8>) -> anyhow::Re
         std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
     let mut lab = scenario::load_str(&text, &state.source).map_err(|e| anyhow::anyhow!("{e}"))?;
     vpn_keys::recorded(&mut lab)?;
-    let Some(id) = lab
-        .vpn_connections
-        .iter()
-        .position(|c| c.name == connection)
-    else {
-        let names: Vec<&str> = lab
-            .vpn_connections
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect();
-        anyhow::bail!(
-            "lab {name} has no VPN connection {connection}; its VPN connections: {}",
-            if names.is_empty() {
-                "(none)".to_string()
-            } else {
-                names.join(", ")
-            }
-        );
-    };
+    let id = lab
+        .vpn_connection_by_name(connection)
+        .map_err(anyhow::Error::msg)?;
     match tunnel {
         Some(n) => print!("{}", tunnel_file(&lab, id, n)),
         None => print!("{}", connection_files(&lab, id)),

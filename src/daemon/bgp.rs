@@ -245,12 +245,12 @@ async fn speaker_pump(device: Arc<AsyncDevice>, wiring: Arc<Wiring>) {
             continue;
         };
         let runtime = wiring.shared.load_full();
-        let io = VpnIo {
-            runtime: &runtime,
-            tracking: &wiring.tracking,
-            counters: &wiring.counters,
-            flow_logs: &wiring.flow_logs,
-        };
+        let io = VpnIo::new(
+            &runtime,
+            &wiring.tracking,
+            &wiring.counters,
+            &wiring.flow_logs,
+        );
         let Some(t) = FlowKey::parse(&buf[VNET_HDR_LEN..n])
             .ok()
             .and_then(|k| tunnel_of_peer(&runtime.compiled.lab, k.dst))

@@ -297,24 +297,14 @@ pub async fn pump(
         };
         match next {
             Next::FromCustomer(runtime, t) => {
-                let io = VpnIo {
-                    runtime: &runtime,
-                    tracking: &tracking,
-                    counters: &counters,
-                    flow_logs: &flow_logs,
-                };
+                let io = VpnIo::new(&runtime, &tracking, &counters, &flow_logs);
                 datagram.resize(DATAGRAM_BUFFER, 0);
                 spare.resize(DATAGRAM_BUFFER, 0);
                 let read = &buf[VNET_HDR_LEN..n];
                 io.unwrap_datagram(t, read, &mut datagram, &mut spare).await;
             }
             Next::ToCustomer(runtime, t) => {
-                let io = VpnIo {
-                    runtime: &runtime,
-                    tracking: &tracking,
-                    counters: &counters,
-                    flow_logs: &flow_logs,
-                };
+                let io = VpnIo::new(&runtime, &tracking, &counters, &flow_logs);
                 datagram.resize(DATAGRAM_BUFFER, 0);
                 let read = &mut buf[..n];
                 if !io

@@ -48,22 +48,9 @@ pub fn inject(lab: &Lab, runtime: &Runtime, fault: &Fault) -> anyhow::Result<Str
 
 /// Tunnel `number` of connection `name`, or an error naming the valid choices.
 fn tunnel_ref(lab: &Lab, name: &str, number: u8) -> anyhow::Result<TunnelRef> {
-    let Some(connection) = lab.vpn_connections.iter().position(|c| c.name == name) else {
-        let names: Vec<&str> = lab
-            .vpn_connections
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect();
-        anyhow::bail!(
-            "lab {} has no VPN connection {name}; its VPN connections: {}",
-            lab.name,
-            if names.is_empty() {
-                "(none)".to_string()
-            } else {
-                names.join(", ")
-            }
-        );
-    };
+    let connection = lab
+        .vpn_connection_by_name(name)
+        .map_err(anyhow::Error::msg)?;
     if !(1..=2).contains(&number) {
         anyhow::bail!("VPN connection {name} has tunnels 1 and 2, not {number}");
     }

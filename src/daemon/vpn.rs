@@ -202,7 +202,21 @@ pub struct VpnIo<'a> {
     pub flow_logs: &'a FlowLogSink,
 }
 
-impl VpnIo<'_> {
+impl<'a> VpnIo<'a> {
+    pub fn new(
+        runtime: &'a Arc<Runtime>,
+        tracking: &'a Tracking,
+        counters: &'a Counters,
+        flow_logs: &'a FlowLogSink,
+    ) -> VpnIo<'a> {
+        VpnIo {
+            runtime,
+            tracking,
+            counters,
+            flow_logs,
+        }
+    }
+
     /// A datagram from a customer gateway to tunnel `t`'s AWS end (`packet`, IPv4/UDP, as
     /// read from the router's interface): unwrapped into `buf`, answered, and its inner packet
     /// decided (`spare` takes it wrapped again when it goes on to another site).

@@ -201,6 +201,27 @@ impl Lab {
             .position(|s| s.customer_gateway.router == n)
     }
 
+    /// The VPN connection named `name`, or a message naming the lab's connections.
+    pub fn vpn_connection_by_name(&self, name: &str) -> Result<VpnConnectionId, String> {
+        if let Some(id) = self.vpn_connections.iter().position(|c| c.name == name) {
+            return Ok(id);
+        }
+        let names: Vec<&str> = self
+            .vpn_connections
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        let names = if names.is_empty() {
+            "(none)".to_string()
+        } else {
+            names.join(", ")
+        };
+        Err(format!(
+            "lab {} has no VPN connection {name}; its VPN connections: {names}",
+            self.name
+        ))
+    }
+
     /// The VGW attached to `vpc`, if any (at most one).
     pub fn vpn_gateway_of(&self, vpc: VpcId) -> Option<VpnGatewayId> {
         self.vpn_gateways.iter().position(|g| g.vpc == vpc)
