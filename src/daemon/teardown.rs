@@ -1,5 +1,6 @@
 //! `vpclab down`: removes exactly what the state file records, with or without a live daemon.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -98,11 +99,21 @@ fn ignore_missing(e: std::io::Error) -> std::io::Result<()> {
 /// and processes inside its namespaces. Empty after a clean `down`.
 pub fn leftovers(lab: &str) -> Vec<String> {
     let prefix = format!("vl-{lab}-");
+    // Lab names may contain `-`: lab `a-b`'s namespaces start like lab `a`'s. Those of a lab
+    // whose state folder is there are that lab's, not this one's.
+    let others: Vec<String> = std::fs::read_dir(lab_dir(lab).parent().unwrap_or(Path::new("/")))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|other| other.len() > lab.len() && other.starts_with(&format!("{lab}-")))
+        .map(|other| format!("vl-{other}-"))
+        .collect();
     let mut found = Vec::new();
     for dir in ["/run/netns", "/etc/netns"] {
         for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
-            if name.starts_with(&prefix) {
+            if name.starts_with(&prefix) && !others.iter().any(|o| name.starts_with(o.as_str())) {
                 found.push(format!("{dir}/{name}"));
             }
         }

@@ -121,6 +121,13 @@ async fn bridge(h: Handle, ns: &str, lan_ip: Ipv4Addr, prefix: u8) -> Result<(),
 async fn plug(h: Handle, ns: &str, port: &str, target: &File) -> Result<(), NetnsError> {
     // The far end's name in the router, for the moment before it moves.
     let far = format!("{port}h");
+    // A port of the router's previous LAN (an edit rebuilds the sites) may outlive its host's
+    // namespace for a moment, as the kernel tears namespaces down in the background.
+    for stale in [port, far.as_str()] {
+        if let Ok(old) = link_index(&h, ns, stale).await {
+            let _ = h.link().del(old).execute().await;
+        }
+    }
     h.link()
         .add(LinkVeth::new(port, &far).build())
         .execute()
