@@ -498,7 +498,7 @@ fn rule_values() {
 
 #[test]
 fn documented_but_unsupported_keys() {
-    let text = r#"transit_gateways: { tgw1: {} }
+    let text = r#"direct_connect: { connections: {} }
 vpcs:
   a:
     cidr: 10.0.0.0/16
@@ -512,7 +512,7 @@ vpcs:
     assert_errors(
         text,
         &[
-            "t.yaml:1:1: transit_gateways: `transit_gateways` is not supported yet by this version of vpclab",
+            "t.yaml:1:1: direct_connect: `direct_connect` is not supported yet by this version of vpclab",
             "t.yaml:5:35: vpcs.a.egress_only_internet_gateway: an egress-only internet gateway carries IPv6 only: set `ipv6: true` on the VPC",
             "t.yaml:8:47: vpcs.a.subnets.a1.ipv6: subnet a1 asks for IPv6 but vpc a has no IPv6 block: set `ipv6: true` on the VPC",
             "t.yaml:10:43: vpcs.a.instances.web.ipv6: instance web asks for IPv6 but subnet a1 has no IPv6 /64: set `ipv6: true` on the subnet or its VPC",
@@ -1250,4 +1250,59 @@ vpcs:
         errs[1].contains("a NAT gateway translates IPv4 only"),
         "{errs:?}"
     );
+}
+
+#[test]
+fn transit_gateway_mistakes_are_reported_with_their_places() {
+    let text = r#"vpcs:
+  a:
+    cidr: 10.0.0.0/16
+    subnets:
+      a1: { cidr: 10.0.1.0/24, az: us-east-1a }
+      a2: { cidr: 10.0.2.0/24, az: us-east-1a }
+    route_tables:
+      rt: { main: true, routes: [{ destination: 10.9.0.0/16, target: tgw:t2 }] }
+  b:
+    cidr: 10.1.0.0/16
+    region: eu-west-1
+    subnets: { b1: { cidr: 10.1.1.0/24, az: eu-west-1a } }
+  c:
+    cidr: 10.2.0.0/16
+    subnets: { c1: { cidr: 10.2.1.0/24 } }
+    route_tables:
+      rt-c: { main: true, routes: [{ destination: 10.0.0.0/16, target: tgw:t1 }] }
+transit_gateways:
+  t1:
+    attachments:
+      at-a: { vpc: a, subnets: [a1, a2] }
+      at-b: { vpc: b, subnets: [b1] }
+      at-a2: { vpc: a, subnets: [a1] }
+    route_tables:
+      one:
+        associations: [at-a, ghost]
+        routes:
+          - { destination: 10.5.0.0/16, attachment: at-a, blackhole: true }
+      two:
+        associations: [at-a]
+  t2:
+    attachments: {}
+"#;
+    let errs = errors(text);
+    let expected = [
+        "vpc a has no attachment to transit gateway t2",
+        "transit gateway t1 in us-east-1: a transit gateway attaches VPCs of its own region",
+        "vpc a is attached to transit gateway t1 already (attachment at-a): one attachment per VPC",
+        "vpc c has no attachment to transit gateway t1",
+        "subnet a2 is in us-east-1a, as subnet a1 is: an attachment takes one subnet per Availability Zone",
+        "unknown attachment `ghost` of transit gateway t1; its attachments: at-a",
+        "a route names either `attachment: NAME` or `blackhole: true`",
+        "attachment at-a is associated with route table one already: an attachment has one association",
+    ];
+    for e in expected {
+        assert!(
+            errs.iter().any(|x| x.contains(e)),
+            "missing {e:?} in {errs:#?}"
+        );
+    }
+    assert_eq!(errs.len(), expected.len(), "{errs:#?}");
 }

@@ -9,7 +9,7 @@ use ipnet::{IpNet, Ipv4Net};
 
 use crate::scenario::{
     EndpointId, HostId, InstanceId, InternetHostId, Lab, MirrorSessionId, NatGatewayId, PeeringId,
-    RouteTarget, SecurityGroupId, SiteId, VpcId, VpnGatewayId,
+    RouteTarget, SecurityGroupId, SiteId, TgwAttachmentId, TransitGatewayId, VpcId, VpnGatewayId,
 };
 
 use super::conntrack::EniTag;
@@ -43,6 +43,26 @@ pub enum CompiledTarget {
     Instance(InstanceId),
     /// A virtual private gateway: on through one of its VPN connections.
     VpnGateway(VpnGatewayId),
+    /// A transit gateway: on by the route table its attachment from this VPC is associated with.
+    TransitGateway(TransitGatewayId),
+}
+
+/// Which route of a transit gateway's route table matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TgwRouteRef {
+    /// The static route with this index in `TgwRouteTable::routes`.
+    Static(usize),
+    /// A CIDR of the VPC of the attachment that propagates it.
+    Propagated(TgwAttachmentId),
+}
+
+/// One route of a transit gateway route table, compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TgwCompiledRoute {
+    pub destination: IpNet,
+    /// None: blackhole.
+    pub attachment: Option<TgwAttachmentId>,
+    pub route: TgwRouteRef,
 }
 
 /// Who a public IPv4 of the lab belongs to.
@@ -112,6 +132,8 @@ pub struct Compiled {
     site_hosts: AddrMap<HostId>,
     /// Per VPN connection: what its BGP sessions learned.
     learned: Vec<Vec<LearnedRoute>>,
+    /// Per transit gateway, per route table: its routes, longest prefix first, and their index.
+    tgw_tables: Vec<Vec<(Vec<TgwCompiledRoute>, PrefixIndex)>>,
 }
 
 impl Compiled {
@@ -172,6 +194,7 @@ impl Compiled {
                         RouteTarget::GatewayEndpoint(e) => CompiledTarget::GatewayEndpoint(e),
                         RouteTarget::Instance(i) => CompiledTarget::Instance(i),
                         RouteTarget::VpnGateway(g) => CompiledTarget::VpnGateway(g),
+                        RouteTarget::TransitGateway(t) => CompiledTarget::TransitGateway(t),
                     },
                     route: RouteRef::Declared(i),
                 });
@@ -271,6 +294,16 @@ impl Compiled {
         for sessions in &mut mirror_sessions {
             sessions.sort_by_key(|&s| lab.mirror_sessions[s].session_number);
         }
+        let tgw_tables = lab
+            .transit_gateways
+            .iter()
+            .map(|g| {
+                g.route_tables
+                    .iter()
+                    .map(|t| tgw_table(&lab, g, t))
+                    .collect()
+            })
+            .collect();
         let mut vpn_endpoints = AddrMap::default();
         for (connection, c) in lab.vpn_connections.iter().enumerate() {
             for (index, t) in c.tunnels.iter().enumerate() {
@@ -301,7 +334,14 @@ impl Compiled {
             vpn_endpoints,
             site_hosts,
             learned,
+            tgw_tables,
         }
+    }
+
+    /// Longest-prefix match in route table `table` of transit gateway `tgw`.
+    pub fn tgw_lookup(&self, tgw: usize, table: usize, dst: IpAddr) -> Option<&TgwCompiledRoute> {
+        let (routes, index) = self.tgw_tables.get(tgw)?.get(table)?;
+        routes.get(index.find(dst)?)
     }
 
     /// The `index`-th prefix VPN connection `connection` propagates (`RouteRef::Propagated`).
@@ -488,6 +528,34 @@ fn propagated_prefixes<'a>(
         .iter()
         .map(|r| (r.prefix, (r.as_path_len, r.med.unwrap_or(0))));
     fixed.chain(dynamic)
+}
+
+/// A transit gateway route table's routes, static first, then the CIDRs its propagating
+/// attachments' VPCs have, sorted longest prefix first (static winning a tie, aws-rules.md §9.3).
+fn tgw_table(
+    lab: &Lab,
+    g: &crate::scenario::TransitGateway,
+    t: &crate::scenario::TgwRouteTable,
+) -> (Vec<TgwCompiledRoute>, PrefixIndex) {
+    let fixed = t.routes.iter().enumerate().map(|(i, r)| TgwCompiledRoute {
+        destination: IpNet::V4(r.destination),
+        attachment: r.attachment,
+        route: TgwRouteRef::Static(i),
+    });
+    let learned = t.propagations.iter().flat_map(|&a| {
+        lab.vpcs[g.attachments[a].vpc]
+            .cidrs
+            .iter()
+            .map(move |c| TgwCompiledRoute {
+                destination: IpNet::V4(*c),
+                attachment: Some(a),
+                route: TgwRouteRef::Propagated(a),
+            })
+    });
+    let mut routes: Vec<TgwCompiledRoute> = fixed.chain(learned).collect();
+    routes.sort_by_key(|r| std::cmp::Reverse(r.destination.prefix_len()));
+    let index = PrefixIndex::new(routes.iter().map(|r| r.destination));
+    (routes, index)
 }
 
 /// FNV-1a of a name: stable across runs and builds, unlike `DefaultHasher`'s promise.

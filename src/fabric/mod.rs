@@ -24,6 +24,8 @@ mod test_support;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tgw_tests;
+#[cfg(test)]
 mod untracked_tests;
 #[cfg(test)]
 mod vpn_tests;

@@ -142,6 +142,9 @@ fn describe(lab: &Compiled, key: &FlowKey, hop: &Hop) -> String {
                         crate::scenario::RouteTarget::Peering(p) => {
                             format!("pcx:{}", l.peerings[p].name)
                         }
+                        crate::scenario::RouteTarget::TransitGateway(g) => {
+                            format!("tgw:{}", l.transit_gateways[g].name)
+                        }
                         crate::scenario::RouteTarget::InternetGateway => {
                             format!("igw:{}", l.vpcs[t.vpc].name)
                         }
@@ -367,6 +370,49 @@ fn describe(lab: &Compiled, key: &FlowKey, hop: &Hop) -> String {
                 g.name, t.number, c.name, t.outside_ip, site.customer_gateway.public_ip, site.name
             )
         }
+        Hop::TransitGateway {
+            tgw,
+            from,
+            table,
+            route,
+        } => {
+            let g = &l.transit_gateways[tgw];
+            let a = &g.attachments[from];
+            let Some(table) = table else {
+                return format!(
+                    "transit gateway tgw:{}: in by attachment {} (vpc {}), associated with no route table",
+                    g.name, a.name, l.vpcs[a.vpc].name
+                );
+            };
+            let t = &g.route_tables[table];
+            let matched = match route {
+                None => "no route matches".to_string(),
+                Some(super::compiled::TgwRouteRef::Static(i)) => {
+                    let r = &t.routes[i];
+                    match r.attachment {
+                        Some(to) => format!(
+                            "static route {} -> {}",
+                            r.destination, g.attachments[to].name
+                        ),
+                        None => format!("static route {} -> blackhole", r.destination),
+                    }
+                }
+                Some(super::compiled::TgwRouteRef::Propagated(to)) => {
+                    let to = &g.attachments[to];
+                    format!(
+                        "route to vpc {} propagated by attachment {}",
+                        l.vpcs[to.vpc].name, to.name
+                    )
+                }
+            };
+            format!(
+                "transit gateway tgw:{}: in by attachment {} (vpc {}), route table {}: {matched} (longest prefix match)",
+                g.name,
+                a.name,
+                l.vpcs[a.vpc].name,
+                t.name
+            )
+        }
         Hop::FromSite(h) => format!(
             "on-premises host {} {}, by its site's router",
             l.host_name(h),
@@ -461,6 +507,7 @@ pub(super) fn component(lab: &Compiled, hop: &Hop) -> Option<String> {
         Hop::EgressOnlyInternetGateway { vpc, .. } => Some(format!("eigw:{}", l.vpcs[vpc].name)),
         Hop::VpnGateway { gateway, .. } => Some(format!("vgw:{}", l.vpn_gateways[gateway].name)),
         Hop::FromSite(h) | Hop::ToSite(h) => Some(format!("host:{}", l.host_name(h))),
+        Hop::TransitGateway { tgw, .. } => Some(format!("tgw:{}", l.transit_gateways[tgw].name)),
         Hop::NatGateway { gateway, .. } => Some(format!("nat:{}", l.nat_gateways[gateway].name)),
         Hop::GatewayEndpoint { endpoint, .. } => {
             Some(format!("vpce:{}", l.endpoints[endpoint].name))

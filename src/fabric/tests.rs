@@ -337,8 +337,8 @@ fn every_drop_code_has_a_name_a_meaning_and_a_test_above() {
         );
     }
     // The internet edge's codes are produced in internet_tests.rs, IPv6's in ipv6_tests.rs,
-    // the VPN's in vpn_tests.rs.
-    assert_eq!(DropCode::ALL.len(), 21);
+    // the VPN's in vpn_tests.rs, the transit gateway's in tgw_tests.rs.
+    assert_eq!(DropCode::ALL.len(), 25);
 }
 
 // ---- security groups ----

@@ -4,9 +4,11 @@ use std::net::IpAddr;
 
 use crate::scenario::{
     EndpointId, HostId, InstanceId, InternetHostId, NatGatewayId, NetworkAclId, PeeringId,
-    RouteTableId, SecurityGroupId, SubnetId, VpcId, VpnConnectionId, VpnGatewayId,
+    RouteTableId, SecurityGroupId, SubnetId, TgwAttachmentId, TgwRouteTableId, TransitGatewayId,
+    VpcId, VpnConnectionId, VpnGatewayId,
 };
 
+use super::compiled::TgwRouteRef;
 use super::RouteRef;
 
 /// Why a packet was dropped, named as AWS Reachability Analyzer names it.
@@ -56,13 +58,21 @@ pub enum DropCode {
     EigwNoInboundInitiation,
     /// Both tunnels of the VPN connection are down.
     BadStateVpn,
+    /// The source subnet's Availability Zone has no subnet of the transit gateway attachment.
+    TgwRouteAzRestriction,
+    /// The transit gateway attachment is associated with no route table.
+    TgwAttachMissingTgwRtbAssociation,
+    /// The transit gateway route table has no route for the destination.
+    TgwRtbCannotRoute,
+    /// The matching transit gateway route is a blackhole.
+    TgwRtbBadStateRoute,
     /// Lab code after the VPN's traffic selectors: a tunnel carries only packets from the
     /// site's own networks (WireGuard's allowed IPs; a VGW routes nothing else in).
     VgwPrivateIpAssociationForIngress,
 }
 
 impl DropCode {
-    pub const ALL: [DropCode; 21] = [
+    pub const ALL: [DropCode; 25] = [
         DropCode::NoRouteToDestination,
         DropCode::BadStateRoute,
         DropCode::PcxRequiresAddressInVpcCidr,
@@ -83,6 +93,10 @@ impl DropCode {
         DropCode::VpceIntraVpcTraffic,
         DropCode::EigwNoInboundInitiation,
         DropCode::BadStateVpn,
+        DropCode::TgwRouteAzRestriction,
+        DropCode::TgwAttachMissingTgwRtbAssociation,
+        DropCode::TgwRtbCannotRoute,
+        DropCode::TgwRtbBadStateRoute,
         DropCode::VgwPrivateIpAssociationForIngress,
     ];
 
@@ -110,6 +124,10 @@ impl DropCode {
             DropCode::VpceIntraVpcTraffic => "VPCE_INTRA_VPC_TRAFFIC",
             DropCode::EigwNoInboundInitiation => "EIGW_NO_INBOUND_INITIATION",
             DropCode::BadStateVpn => "BAD_STATE_VPN",
+            DropCode::TgwRouteAzRestriction => "TGW_ROUTE_AZ_RESTRICTION",
+            DropCode::TgwAttachMissingTgwRtbAssociation => "TGW_ATTACH_MISSING_TGW_RTB_ASSOCIATION",
+            DropCode::TgwRtbCannotRoute => "TGW_RTB_CANNOT_ROUTE",
+            DropCode::TgwRtbBadStateRoute => "TGW_RTB_BAD_STATE_ROUTE",
             DropCode::VgwPrivateIpAssociationForIngress => "VGW_PRIVATE_IP_ASSOCIATION_FOR_INGRESS",
         }
     }
@@ -166,6 +184,18 @@ impl DropCode {
             }
             DropCode::VpceIntraVpcTraffic => {
                 "an interface endpoint only answers connections opened to it: it cannot initiate traffic into its VPC"
+            }
+            DropCode::TgwRouteAzRestriction => {
+                "the transit gateway attachment has no subnet in the source subnet's Availability Zone, so the subnet's route to the transit gateway is not honoured"
+            }
+            DropCode::TgwAttachMissingTgwRtbAssociation => {
+                "the transit gateway attachment the packet enters by is associated with no route table: the transit gateway has nowhere to look it up"
+            }
+            DropCode::TgwRtbCannotRoute => {
+                "the transit gateway route table associated with the attachment has no route to the destination (no propagation or static route covers it)"
+            }
+            DropCode::TgwRtbBadStateRoute => {
+                "the matching transit gateway route is a blackhole: the transit gateway drops it"
             }
             DropCode::BadStateVpn => {
                 "both tunnels of the VPN connection are down: the virtual private gateway has no way to the site"
@@ -248,6 +278,14 @@ pub enum Hop {
         connection: VpnConnectionId,
         tunnel: usize,
         direction: Direction,
+    },
+    /// It crossed transit gateway `tgw`, in by `from` (an attachment), looked up in route table
+    /// `table` (None when the attachment has no association), by `route` if one matched.
+    TransitGateway {
+        tgw: TransitGatewayId,
+        from: TgwAttachmentId,
+        table: Option<TgwRouteTableId>,
+        route: Option<TgwRouteRef>,
     },
     /// It left this on-premises host, through its site's router.
     FromSite(HostId),

@@ -17,6 +17,7 @@ mod resolve;
 mod routing;
 mod security;
 mod services;
+mod tgw;
 mod values;
 mod vpn;
 mod yaml;

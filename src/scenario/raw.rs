@@ -15,6 +15,7 @@ pub(super) struct ScenarioRaw {
     pub mirroring: MirroringRaw,
     pub services: Vec<ServiceRaw>,
     pub expect: Vec<ExpectRaw>,
+    pub transit_gateways: Vec<TgwRaw>,
     /// Sites, VGWs and VPN connections.
     pub vpn: super::vpn::raw::VpnRaw,
 }
@@ -214,4 +215,35 @@ pub(super) struct MirrorSessionRaw {
     pub session_number: Option<At<i64>>,
     pub vni: Option<At<i64>>,
     pub packet_length: Option<At<i64>>,
+}
+
+/// A transit gateway as written.
+pub(super) struct TgwRaw {
+    pub name: At<String>,
+    pub region: Option<At<String>>,
+    pub asn: Option<At<i64>>,
+    /// Auto-associate and auto-propagate every attachment into one default table (default on).
+    pub default_route_table: Option<At<bool>>,
+    pub attachments: Vec<TgwAttachmentRaw>,
+    pub route_tables: Vec<TgwRouteTableRaw>,
+}
+
+pub(super) struct TgwAttachmentRaw {
+    pub name: At<String>,
+    pub vpc: Option<At<String>>,
+    pub subnets: Vec<At<String>>,
+}
+
+pub(super) struct TgwRouteTableRaw {
+    pub name: At<String>,
+    pub associations: Vec<At<String>>,
+    pub propagations: Vec<At<String>>,
+    pub routes: Vec<TgwRouteRaw>,
+}
+
+pub(super) struct TgwRouteRaw {
+    pub at: At<()>,
+    pub destination: Option<At<String>>,
+    pub attachment: Option<At<String>>,
+    pub blackhole: Option<At<bool>>,
 }

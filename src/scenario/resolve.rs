@@ -17,7 +17,7 @@ use super::values::{
 };
 use super::yaml::At;
 use super::{
-    addresses, expect, flowlogs, internet, ipv6, mirroring, routing, security, services, vpn,
+    addresses, expect, flowlogs, internet, ipv6, mirroring, routing, security, services, tgw, vpn,
 };
 
 const DEFAULT_REGION: &str = "us-east-1";
@@ -166,6 +166,7 @@ pub(super) fn resolve(raw: &ScenarioRaw, file_name: &str, errs: &mut Errors) -> 
         sites: Vec::new(),
         vpn_gateways: Vec::new(),
         vpn_connections: Vec::new(),
+        transit_gateways: Vec::new(),
     };
     let mut ctx = Ctx {
         errs,
@@ -191,6 +192,7 @@ pub(super) fn resolve(raw: &ScenarioRaw, file_name: &str, errs: &mut Errors) -> 
     }
     internet::declare_nat_gateways(&mut ctx, &raw.vpcs);
     vpn::declare_gateways(&mut ctx, &raw.vpn);
+    tgw::declare(&mut ctx, &raw.transit_gateways, &region);
     routing::peerings(&mut ctx, &raw.peerings);
     routing::route_tables(&mut ctx, &raw.vpcs);
     security::network_acls(&mut ctx, &raw.vpcs);
@@ -198,6 +200,7 @@ pub(super) fn resolve(raw: &ScenarioRaw, file_name: &str, errs: &mut Errors) -> 
     for (id, v) in raw.vpcs.iter().enumerate() {
         subnets(&mut ctx, id, v);
     }
+    tgw::finish(&mut ctx, &raw.transit_gateways);
     addresses::instances(&mut ctx, &raw.vpcs);
     internet::internet(&mut ctx, &raw.internet);
     routing::eni_targets(&mut ctx);

@@ -179,6 +179,7 @@ fn routes(ctx: &mut Ctx, vpc: VpcId, table: RouteTableId, raw: &[RouteRaw]) -> V
                 }
                 Ok(TargetText::NatGateway(name)) => nat_gateway_ref(ctx, vpc, name, t),
                 Ok(TargetText::VpnGateway(name)) => super::vpn::gateway_target(ctx, vpc, name, t),
+                Ok(TargetText::TransitGateway(name)) => super::tgw::target(ctx, vpc, name, t),
                 Ok(TargetText::Instance(_)) => {
                     // Instances are resolved after route tables: `eni_targets` fills it in.
                     ctx.pending_eni_routes.push((table, out.len(), t.clone()));

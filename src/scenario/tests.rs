@@ -77,9 +77,7 @@ fn services_and_targets() {
     assert_eq!(parse_target("blackhole"), Ok(TargetText::Blackhole));
     assert_eq!(parse_target("nat:n1"), Ok(TargetText::NatGateway("n1")));
     assert_eq!(parse_target("igw:a"), Ok(TargetText::InternetGateway("a")));
-    assert!(parse_target("tgw:t1")
-        .unwrap_err()
-        .contains("not supported yet"));
+    assert_eq!(parse_target("tgw:t1"), Ok(TargetText::TransitGateway("t1")));
     assert!(parse_target("pcx:")
         .unwrap_err()
         .starts_with("invalid route target"));

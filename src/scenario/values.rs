@@ -198,6 +198,7 @@ pub(super) enum TargetText<'a> {
     NatGateway(&'a str),
     Instance(&'a str),
     VpnGateway(&'a str),
+    TransitGateway(&'a str),
 }
 
 const TARGET_KINDS: &str =
@@ -222,9 +223,7 @@ pub(super) fn parse_target(text: &str) -> Result<TargetText<'_>, String> {
         Some(("vpce", _)) => Err(format!(
             "route target `{text}`: a gateway endpoint adds its routes itself, to the tables its `route_tables:` names"
         )),
-        Some((kind @ "tgw", _)) => Err(format!(
-            "route target `{text}`: {kind} targets are not supported yet by this version of vpclab"
-        )),
+        Some(("tgw", name)) if !name.is_empty() => Ok(TargetText::TransitGateway(name)),
         _ => Err(format!(
             "invalid route target `{text}`: expected one of {TARGET_KINDS}"
         )),

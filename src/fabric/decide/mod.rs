@@ -20,6 +20,7 @@ use super::{Compiled, Conntrack, DropCode, Outcome, Trace};
 mod edge;
 mod forward;
 mod path;
+mod tgw;
 mod vpn;
 
 /// How many gateways one packet may cross before the path counts as a loop.

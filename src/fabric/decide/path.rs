@@ -86,6 +86,7 @@ impl<T: Trace> Ctx<'_, T> {
             CompiledTarget::GatewayEndpoint(endpoint) => self.gateway_endpoint(endpoint),
             CompiledTarget::Instance(eni) => self.route_to_appliance(subnet_id, eni),
             CompiledTarget::VpnGateway(gateway) => self.vgw_egress(gateway, route.route),
+            CompiledTarget::TransitGateway(tgw) => self.tgw_forward(tgw, subnet_id),
         }
     }
 

@@ -8,6 +8,7 @@ use super::yaml::{At, Map, Node};
 
 mod edge;
 mod mirroring;
+mod tgw;
 mod vpc;
 mod vpn;
 
@@ -35,7 +36,7 @@ const TOP_KEYS: &[&str] = &[
     "expect",
 ];
 
-const TOP_UNSUPPORTED: &[&str] = &["transit_gateways", "direct_connect"];
+const TOP_UNSUPPORTED: &[&str] = &["direct_connect"];
 
 const EXPECT_KEYS: &[&str] = &[
     "from",
@@ -72,6 +73,7 @@ pub(super) fn scenario(root: &Node<'_>, errs: &mut Errors) -> ScenarioRaw {
         services: Vec::new(),
         expect: Vec::new(),
         vpn: Default::default(),
+        transit_gateways: Vec::new(),
     };
     let Some(top) = root.map(errs, TOP_KEYS) else {
         return raw;
@@ -123,6 +125,7 @@ pub(super) fn scenario(root: &Node<'_>, errs: &mut Errors) -> ScenarioRaw {
         }
     }
     raw.vpn = vpn::vpn(&top, errs);
+    raw.transit_gateways = tgw::transit_gateways(&top, errs);
     if let Some(n) = top.get("traffic_mirroring") {
         raw.mirroring = mirroring(n, errs);
     }

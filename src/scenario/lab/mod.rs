@@ -7,12 +7,14 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 mod edge;
 mod flowlogs;
 mod mirroring;
+mod tgw;
 mod vpn;
 mod wgkey;
 
 pub use edge::*;
 pub use flowlogs::*;
 pub use mirroring::*;
+pub use tgw::*;
 pub use vpn::*;
 
 pub type VpcId = usize;
@@ -64,6 +66,7 @@ pub struct Lab {
     pub sites: Vec<Site>,
     pub vpn_gateways: Vec<VpnGateway>,
     pub vpn_connections: Vec<VpnConnection>,
+    pub transit_gateways: Vec<TransitGateway>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -155,6 +158,8 @@ pub enum RouteTarget {
     GatewayEndpoint(EndpointId),
     /// An instance's primary interface (`eni:HOST`): a NAT instance or an appliance.
     Instance(InstanceId),
+    /// A transit gateway the VPC is attached to.
+    TransitGateway(TransitGatewayId),
     /// The VPC's virtual private gateway (`vgw:NAME`).
     VpnGateway(VpnGatewayId),
 }
