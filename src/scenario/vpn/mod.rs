@@ -57,7 +57,7 @@ pub(super) fn declare_gateways(ctx: &mut Ctx, raw: &VpnRaw) {
 }
 
 /// AWS takes a private ASN on its side: 64512-65534 or 4200000000-4294967294.
-fn amazon_asn(ctx: &mut Ctx, at: &At<i64>) -> Option<u32> {
+pub(super) fn amazon_asn(ctx: &mut Ctx, at: &At<i64>) -> Option<u32> {
     let ok =
         (64512..=65534).contains(&at.value) || (4_200_000_000..=4_294_967_294).contains(&at.value);
     if !ok {
