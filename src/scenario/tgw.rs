@@ -27,34 +27,17 @@ pub(super) fn declare(ctx: &mut Ctx, raw: &[TgwRaw], region: &str) {
             Some(r) => r.value.clone(),
             None => region.to_string(),
         };
-        let asn = match &t.asn {
-            Some(a) => match u32::try_from(a.value) {
-                Ok(n) if (64512..=65534).contains(&n) || n >= 4_200_000_000 => n,
-                _ => {
-                    let msg = format!(
-                        "asn {} is not a private ASN AWS takes: expected 64512-65534 or 4200000000-4294967294",
-                        a.value
-                    );
-                    ctx.error(a, msg);
-                    DEFAULT_ASN
-                }
-            },
-            None => DEFAULT_ASN,
-        };
+        let asn = t
+            .asn
+            .as_ref()
+            .and_then(|a| super::vpn::amazon_asn(ctx, a))
+            .unwrap_or(DEFAULT_ASN);
         let mut attachments: Vec<TgwAttachment> = Vec::new();
         for a in &t.attachments {
             ctx.claim("TGW attachment", &a.name);
             let Some(vpc) = a.vpc.as_ref().and_then(|v| ctx.vpc(v)) else {
                 if a.vpc.is_none() {
-                    let at = At {
-                        value: (),
-                        pos: a.name.pos,
-                        path: a.name.path.clone(),
-                    };
-                    ctx.error(
-                        &at,
-                        "missing required key `vpc` (the VPC this attachment attaches)",
-                    );
+                    missing(ctx, &a.name, "`vpc` (the VPC this attachment attaches)");
                 }
                 continue;
             };
@@ -148,15 +131,7 @@ fn attachment_subnets(ctx: &mut Ctx, id: TransitGatewayId, t: &TgwRaw) {
         };
         let vpc = ctx.lab.transit_gateways[id].attachments[n].vpc;
         if a.subnets.is_empty() {
-            let at = At {
-                value: (),
-                pos: a.name.pos,
-                path: a.name.path.clone(),
-            };
-            ctx.error(
-                &at,
-                "missing required key `subnets` (one subnet per Availability Zone)",
-            );
+            missing(ctx, &a.name, "`subnets` (one subnet per Availability Zone)");
         }
         let mut subnets: Vec<SubnetId> = Vec::new();
         for s in &a.subnets {
@@ -176,6 +151,16 @@ fn attachment_subnets(ctx: &mut Ctx, id: TransitGatewayId, t: &TgwRaw) {
         }
         ctx.lab.transit_gateways[id].attachments[n].subnets = subnets;
     }
+}
+
+/// Reports a required key missing from the entry named `owner`.
+fn missing(ctx: &mut Ctx, owner: &At<String>, what: &str) {
+    let at = At {
+        value: (),
+        pos: owner.pos,
+        path: owner.path.clone(),
+    };
+    ctx.error(&at, format!("missing required key {what}"));
 }
 
 fn route_tables(ctx: &mut Ctx, id: TransitGatewayId, t: &TgwRaw) {
