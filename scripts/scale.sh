@@ -4,11 +4,12 @@
 # reads the daemon's peak memory (VmHWM), times the first successful ping between instances of
 # two peered VPCs after `up` returns, and checks that `down` left nothing behind.
 # Prints a table and writes target/bench/scale-DATE.json.
-# Usage: sudo scripts/scale.sh [SIZES...]   (default: 10 100 1000; root; each step is bounded)
+# Usage: sudo scripts/scale.sh [SIZES...]   (default: 10 100 1000 tgw100; root; each step is
+# bounded). `tgwN` is N VPCs of one instance each on one transit gateway.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=("$@")
-[ ${#sizes[@]} -gt 0 ] || sizes=(10 100 1000)
+[ ${#sizes[@]} -gt 0 ] || sizes=(10 100 1000 tgw100)
 [ "$(id -u)" -eq 0 ] || { echo "scale.sh: run as root" >&2; exit 1; }
 vpclab=target/release/vpclab
 gen=target/release/examples/scale_lab
@@ -44,9 +45,13 @@ for n in "${sizes[@]}"; do
         echo "scale.sh: lab $lab exists already; run \`vpclab down $lab\` first" >&2
         exit 1
     fi
-    # Two instances in different subnets of two peered VPCs (or of one VPC when there is one).
+    # Two instances in different subnets of two peered VPCs (or of one VPC when there is one);
+    # with a transit gateway, the first VPC's and the last's.
     from=h0-0-0
     if grep -q '^  v1:' "$file"; then to=10.1.0.10; else to=10.0.1.10; fi
+    case "$n" in
+        tgw*) from=h0; to=10.$(( ${n#tgw} - 1 )).1.10 ;;
+    esac
 
     t0=$(now)
     timeout 300 "$vpclab" up "$file" >/dev/null
@@ -82,7 +87,7 @@ for n in "${sizes[@]}"; do
     up=$(secs "$t0" "$t1"); down=$(secs "$t2" "$t3"); gone=$(secs "$t2" "$t4")
     rss_mb=$(awk -v k="$hwm_kb" 'BEGIN { printf "%.1f", k / 1024 }')
     printf '%-9s %8s %9s %15s %7s MB %14s %8s %7s\n' "$n" "$up" "$down" "$gone" "$rss_mb" "${first:-none}" "$threads" "$leaked"
-    rows+=("{\"instances\": $n, \"up_s\": $up, \"down_s\": $down, \"daemon_gone_s\": $gone, \"peak_rss_mb\": $rss_mb, \"first_ping_s\": ${first:-null}, \"daemon_threads\": $threads, \"leaked\": $leaked}")
+    rows+=("{\"instances\": \"$n\", \"up_s\": $up, \"down_s\": $down, \"daemon_gone_s\": $gone, \"peak_rss_mb\": $rss_mb, \"first_ping_s\": ${first:-null}, \"daemon_threads\": $threads, \"leaked\": $leaked}")
 done
 {
     printf '{\n  "date": "%s",\n  "host": "%s",\n  "cpus": %s,\n  "loadavg_before": "%s",\n  "commit": "%s",\n  "labs": [\n' \
