@@ -83,6 +83,7 @@ impl TrackKey {
     /// then land in one shard and next to each other in its table, so that the second lookup
     /// of a decision finds its cache line and page already loaded. The key's addresses are
     /// the lab's own, not an adversary's.
+    #[inline]
     fn hash64(&self) -> u64 {
         fn folded(x: u64, y: u64) -> u64 {
             let p = u128::from(x) * u128::from(y);
@@ -116,6 +117,7 @@ struct TrackKey6 {
 
 impl TrackKey6 {
     /// As `TrackKey::hash64`, with each address folded to 64 bits by a multiply first.
+    #[inline]
     fn hash64(&self) -> u64 {
         fn folded(x: u64, y: u64) -> u64 {
             let p = u128::from(x) * u128::from(y);
@@ -144,6 +146,7 @@ enum AnyKey {
 }
 
 impl AnyKey {
+    #[inline]
     fn hash64(&self) -> u64 {
         match self {
             AnyKey::V4(k) => k.hash64(),
@@ -276,6 +279,7 @@ impl Shard {
         }
     }
 
+    #[inline]
     fn get(&self, k: &AnyKey) -> Option<&Entry> {
         match k {
             AnyKey::V4(k) => self.map.get(k),
@@ -283,6 +287,7 @@ impl Shard {
         }
     }
 
+    #[inline]
     fn get_mut(&mut self, k: &AnyKey) -> Option<&mut Entry> {
         match k {
             AnyKey::V4(k) => self.map.get_mut(k),
@@ -337,6 +342,7 @@ pub struct Conntrack {
 
 /// The canonical form of a flow between addresses `s` and `d` (of one family) and whether the
 /// packet goes from `a` to `b`.
+#[inline]
 fn canonical<A: Ord + Copy>(key: &FlowKey, s: A, d: A) -> (A, u16, A, u16, bool) {
     if key.is_icmp() {
         // Echo: the requester is `a` (the identifier is the same both ways); a reply goes from
@@ -355,6 +361,7 @@ fn canonical<A: Ord + Copy>(key: &FlowKey, s: A, d: A) -> (A, u16, A, u16, bool)
     }
 }
 
+#[inline]
 fn track_key(eni: EniTag, key: &FlowKey) -> (AnyKey, bool) {
     let vpc = [(eni.vpc >> 32) as u32, eni.vpc as u32];
     let eni_addr = u32::from(eni.addr);
@@ -429,6 +436,7 @@ impl Conntrack {
         Conntrack::new(1, 16)
     }
 
+    #[inline]
     fn shard(&self, k: &AnyKey) -> &Mutex<Shard> {
         // Bits 20..52 of the hash: the map's buckets use the low bits and its tags the top 7.
         let mix = (k.hash64() >> 20) as u32;
@@ -437,6 +445,7 @@ impl Conntrack {
         &self.shards[index as usize]
     }
 
+    #[inline]
     fn lock(&self, k: &AnyKey) -> std::sync::MutexGuard<'_, Shard> {
         // A panic while holding a shard leaves plain data behind; keep using it.
         self.shard(k).lock().unwrap_or_else(|e| e.into_inner())

@@ -61,6 +61,7 @@ impl PrefixIndex {
     }
 
     /// The position of the longest destination that contains `addr`.
+    #[inline]
     pub fn find(&self, addr: IpAddr) -> Option<usize> {
         match addr {
             IpAddr::V4(a) => {
@@ -104,6 +105,7 @@ impl<V> Default for AddrMap<V> {
 }
 
 impl<V> AddrMap<V> {
+    #[inline]
     pub fn insert(&mut self, addr: impl Into<IpAddr>, value: V) -> Option<V> {
         match addr.into() {
             IpAddr::V4(a) => self.v4.insert(u32::from(a), value),
@@ -111,6 +113,7 @@ impl<V> AddrMap<V> {
         }
     }
 
+    #[inline]
     pub fn get(&self, addr: impl Into<IpAddr>) -> Option<&V> {
         match addr.into() {
             IpAddr::V4(a) => self.v4.get(&u32::from(a)),
@@ -126,6 +129,28 @@ impl<A: Into<IpAddr>, V> FromIterator<(A, V)> for AddrMap<V> {
             map.insert(a, v);
         }
         map
+    }
+}
+
+/// True when `net` holds `addr`, one family never holding the other's addresses: a mask
+/// compare on the address as stored (the loader keeps CIDRs canonical), cheaper than
+/// `IpNet::contains`, which works out the network and broadcast addresses on each call.
+#[inline]
+pub fn net_contains(net: &IpNet, addr: IpAddr) -> bool {
+    match (net, addr) {
+        (IpNet::V4(n), IpAddr::V4(a)) => {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(n.prefix_len()))
+                .unwrap_or(0);
+            (u32::from(a) ^ u32::from(n.addr())) & mask == 0
+        }
+        (IpNet::V6(n), IpAddr::V6(a)) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(n.prefix_len()))
+                .unwrap_or(0);
+            (u128::from(a) ^ u128::from(n.addr())) & mask == 0
+        }
+        _ => false,
     }
 }
 
@@ -200,6 +225,38 @@ mod tests {
             for outside in ["192.0.2.1", "2001:db8:0:101::a", "2001:db8:ffff::10"] {
                 let outside: IpAddr = outside.parse().unwrap();
                 assert_eq!(index.find(outside), scan(&nets, outside), "{outside}");
+            }
+        }
+    }
+
+    #[test]
+    fn net_contains_agrees_with_ipnet() {
+        let nets: Vec<IpNet> = [
+            "0.0.0.0/0",
+            "10.0.0.0/8",
+            "10.0.1.0/24",
+            "10.0.1.10/32",
+            "::/0",
+            "2001:db8:0:100::/56",
+            "2001:db8::1/128",
+        ]
+        .iter()
+        .map(|n| n.parse().unwrap())
+        .collect();
+        let addrs: Vec<IpAddr> = [
+            "10.0.1.10",
+            "10.0.2.1",
+            "192.0.2.1",
+            "2001:db8:0:101::a",
+            "2001:db8::1",
+            "::1",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+        for n in &nets {
+            for a in &addrs {
+                assert_eq!(net_contains(n, *a), n.contains(a), "{n} {a}");
             }
         }
     }

@@ -44,8 +44,8 @@ fn rule_matches(r: &MirrorRule, key: &FlowKey) -> bool {
     // Port ranges are ALL unless the rule is tcp or udp (the loader guarantees it), so the
     // ICMP echo identifier that `FlowKey` keeps in the port fields never decides.
     r.protocol.matches(key.protocol)
-        && r.source_cidr.contains(&key.src)
-        && r.destination_cidr.contains(&key.dst)
+        && super::lookup::net_contains(&r.source_cidr, key.src)
+        && super::lookup::net_contains(&r.destination_cidr, key.dst)
         && r.source_ports.contains(key.src_port)
         && r.destination_ports.contains(key.dst_port)
 }

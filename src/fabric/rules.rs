@@ -7,6 +7,7 @@ use super::proto::{TCP as PROTO_TCP, UDP as PROTO_UDP};
 use crate::scenario::{AclRule, NetworkAcl, Protocol, SecurityGroupId, SgPeer};
 use crate::wire::FlowKey;
 
+use super::lookup::net_contains;
 use super::{AclRuleRef, Compiled, Direction, EniId};
 
 /// What a rule matches besides addresses: protocol, destination port, ICMP type and code.
@@ -59,7 +60,7 @@ pub fn sg_allows(
         let found = rules.iter().position(|r| {
             matches_packet(r.protocol, r.ports, r.icmp_type, r.icmp_code, key)
                 && match r.peer {
-                    SgPeer::Cidr(net) => net.contains(&other),
+                    SgPeer::Cidr(net) => net_contains(&net, other),
                     SgPeer::Group(g) => lab.is_member(g, other),
                 }
         });
@@ -135,7 +136,8 @@ pub fn acl_decides(acl: &NetworkAcl, direction: Direction, key: &FlowKey) -> (Ac
     };
     // The loader keeps the rules sorted by number.
     let hit = rules.iter().position(|r: &AclRule| {
-        r.cidr.contains(&addr) && matches_packet(r.protocol, r.ports, r.icmp_type, r.icmp_code, key)
+        net_contains(&r.cidr, addr)
+            && matches_packet(r.protocol, r.ports, r.icmp_type, r.icmp_code, key)
     });
     match hit {
         Some(i) => (AclRuleRef::Numbered(i), rules[i].allow),
