@@ -287,12 +287,18 @@ impl Shard {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn get_mut(&mut self, k: &AnyKey) -> Option<&mut Entry> {
         match k {
             AnyKey::V4(k) => self.map.get_mut(k),
-            AnyKey::V6(k) => self.map6.get_mut(k),
+            AnyKey::V6(k) => self.get_mut6(k),
         }
+    }
+
+    /// Out of line: IPv6 is the rarer case, and keeping it apart lets the IPv4 lookup inline.
+    #[inline(never)]
+    fn get_mut6(&mut self, k: &TrackKey6) -> Option<&mut Entry> {
+        self.map6.get_mut(k)
     }
 
     fn remove(&mut self, k: &AnyKey) {
@@ -379,20 +385,24 @@ fn track_key(eni: EniTag, key: &FlowKey) -> (AnyKey, bool) {
             };
             (AnyKey::V4(k), forward)
         }
-        (s, d) => {
-            let (a, a_port, b, b_port, forward) = canonical(key, wide(s), wide(d));
-            let k = TrackKey6 {
-                vpc,
-                eni: eni_addr,
-                a,
-                b,
-                a_port,
-                b_port,
-                protocol: key.protocol,
-            };
-            (AnyKey::V6(k), forward)
-        }
+        _ => track_key6(vpc, eni_addr, key),
     }
+}
+
+/// `track_key`'s IPv6 case, out of line so that the IPv4 one stays small.
+#[inline(never)]
+fn track_key6(vpc: [u32; 2], eni: u32, key: &FlowKey) -> (AnyKey, bool) {
+    let (a, a_port, b, b_port, forward) = canonical(key, wide(key.src), wide(key.dst));
+    let k = TrackKey6 {
+        vpc,
+        eni,
+        a,
+        b,
+        a_port,
+        b_port,
+        protocol: key.protocol,
+    };
+    (AnyKey::V6(k), forward)
 }
 
 /// An address as 128 bits (IPv4 mapped, for a packet that mixes families, which no host

@@ -113,12 +113,19 @@ impl<V> AddrMap<V> {
         }
     }
 
-    #[inline]
+    /// IPv4 inline on the per-packet path; IPv6 out of line, so that the common case stays
+    /// small enough to inline.
+    #[inline(always)]
     pub fn get(&self, addr: impl Into<IpAddr>) -> Option<&V> {
         match addr.into() {
             IpAddr::V4(a) => self.v4.get(&u32::from(a)),
-            IpAddr::V6(a) => self.v6.get(&u128::from(a)),
+            IpAddr::V6(a) => self.get_v6(a),
         }
+    }
+
+    #[inline(never)]
+    fn get_v6(&self, a: std::net::Ipv6Addr) -> Option<&V> {
+        self.v6.get(&u128::from(a))
     }
 }
 
