@@ -14,8 +14,7 @@ use netgauze_bgp_pkt::nlri::{Ipv4Unicast, Ipv4UnicastAddress};
 use netgauze_bgp_pkt::notification::{BgpNotificationMessage, CeaseError};
 use netgauze_bgp_pkt::open::{BgpOpenMessage, BgpOpenMessageParameter};
 use netgauze_bgp_pkt::path_attribute::{
-    As4PathSegment, AsPath, AsPathSegmentType, MultiExitDiscriminator, NextHop, Origin,
-    PathAttribute, PathAttributeValue,
+    As4PathSegment, AsPath, AsPathSegmentType, NextHop, Origin, PathAttribute, PathAttributeValue,
 };
 use netgauze_bgp_pkt::update::BgpUpdateMessage;
 use netgauze_bgp_pkt::BgpMessage;
@@ -62,7 +61,6 @@ pub enum SessionEvent {
 pub struct Session {
     local_asn: u32,
     peer_asn: u32,
-    router_id: Ipv4Addr,
     /// The address this side is on the tunnel (the next hop it announces).
     local_address: Ipv4Addr,
     state: State,
@@ -76,7 +74,6 @@ impl Session {
         Session {
             local_asn,
             peer_asn,
-            router_id: local_address,
             local_address,
             state: State::OpenSent,
             hold: HOLD_TIME,
@@ -110,7 +107,8 @@ impl Session {
         BgpMessage::Open(BgpOpenMessage::new(
             short,
             HOLD_TIME,
-            self.router_id,
+            // The BGP identifier: this side's address on the tunnel, unique per session.
+            self.local_address,
             vec![BgpOpenMessageParameter::new_capabilities(capabilities)],
         ))
     }
@@ -260,11 +258,6 @@ impl Session {
         }
         out
     }
-}
-
-/// What a MED attribute would say; unused by the VGW's own announcements (AWS sets none).
-pub fn med(metric: u32) -> PathAttributeValue {
-    PathAttributeValue::MultiExitDiscriminator(MultiExitDiscriminator::new(metric))
 }
 
 fn unicast(prefix: Ipv4Net) -> Option<Ipv4UnicastAddress> {

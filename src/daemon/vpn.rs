@@ -65,12 +65,16 @@ impl VpnEnds {
             // WireGuard's allowed-IPs check lets in the site's network, the static routes and
             // the tunnels' inside addresses (BGP); with BGP a site may announce any prefix,
             // which the decision checks against what it learned.
-            let mut allowed = c.static_routes.clone();
-            allowed.push(site.cidr);
-            allowed.extend(c.tunnels.iter().map(|t| t.inside));
-            if c.routing == crate::scenario::VpnRouting::Bgp {
-                allowed = vec![ipnet::Ipv4Net::default()];
-            }
+            let allowed = match c.routing {
+                crate::scenario::VpnRouting::Bgp => vec![ipnet::Ipv4Net::default()],
+                crate::scenario::VpnRouting::Static => {
+                    let insides = c.tunnels.iter().map(|t| t.inside);
+                    let mut allowed = c.static_routes.clone();
+                    allowed.push(site.cidr);
+                    allowed.extend(insides);
+                    allowed
+                }
+            };
             for (n, t) in c.tunnels.iter().enumerate() {
                 let secret = t.aws_key.secret();
                 let own = KeyPair {

@@ -61,9 +61,3 @@ impl TunnelStates {
             .find(|&t| self.is_up(t))
     }
 }
-
-impl PartialEq for TunnelStates {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-}

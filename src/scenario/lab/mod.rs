@@ -419,15 +419,6 @@ impl<'a> HostRef<'a> {
         }
     }
 
-    /// The address the host sends from toward `dst`: its IPv4, or its IPv6 toward an IPv6
-    /// address (None when it has no IPv6: its kernel has no route there).
-    pub fn source_for(self, dst: IpAddr) -> Option<IpAddr> {
-        match dst {
-            IpAddr::V4(_) => Some(self.ip().into()),
-            IpAddr::V6(_) => self.ipv6().map(IpAddr::V6),
-        }
-    }
-
     pub fn services(self) -> &'a [Service] {
         match self {
             HostRef::Instance(_, i) => &i.services,
