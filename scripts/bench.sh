@@ -10,17 +10,22 @@
 #   natgw    bb -> inet, a NAT gateway + IGW   nat     (same)          far side MTU 1500
 #   vpn      bs -> bb, a site through one VPN tunnel (wireguard-go in the site's router,
 #            boringtun in the fabric), compared with the fabric's own vpc path, not the kernel
+#   polled   ba -> bb again, the lab restarted with `--busy-poll` (one packet thread that keeps
+#            polling for POLL_US after each packet instead of sleeping), beside the router
+#            path measured again in the same turns (row router*)
 # Both are up at once and measured in turns, test by test, so that both see the same moments of
 # the machine. Each figure is the median of ROUNDS runs (RTT: percentiles of all the pings).
 # Prints a table of figures and ratios (fabric / kernel) and writes it as JSON under
 # target/bench/. Takes about ROUNDS x (21 x SECONDS + 25) s: 4 minutes by default.
 # Usage: sudo scripts/bench.sh [SECONDS]   (default 3 s per iperf3 run; ROUNDS=3; PINGS=300 pings
-#        per path and round; VPCLAB=path/to/vpclab to bench a copy while the tree is rebuilt)
+#        per path and round; POLL_US=20000; VPCLAB=path/to/vpclab to bench a copy while the tree
+#        is rebuilt)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-3}
 rounds=${ROUNDS:-3}
 pings=${PINGS:-300}
+poll_us=${POLL_US:-20000}
 vpclab=${VPCLAB:-target/release/vpclab}
 [ "$(id -u)" = 0 ] || { echo "bench: run as root (namespaces, TUN devices)" >&2; exit 1; }
 for tool in iperf3 ping nft python3; do
@@ -53,6 +58,8 @@ path peering "$vpclab exec ba --" 10.78.1.10
 path igw "$vpclab exec ba --" 198.51.100.10
 path natgw "$vpclab exec bb --" 198.51.100.10
 path vpn "$vpclab exec bs --" 10.77.2.10
+path polled "$vpclab exec ba --" 10.77.2.10
+path router_again "ip netns exec $k-a" 10.77.2.10
 order=(router vpc peering nat igw natgw vpn)
 
 # run PATH TEST ROUND: one measurement, raw output in $raw/PATH.TEST.ROUND, bounded in time.
@@ -105,9 +112,21 @@ for round in $(seq "$rounds"); do
 done
 $vpclab down bench >/dev/null
 
+# --- the fabric again, busy polling: the same vpc path, beside the kernel router in turns
+$vpclab up scripts/bench-lab.yaml --busy-poll "$poll_us" --packet-threads 1 >/dev/null
+$vpclab exec bb -- iperf3 -s -D -I "$raw/server-polled.pid" >/dev/null
+sleep 0.5
+for round in $(seq "$rounds"); do
+    for test in tcp1 tcp4 udp ping; do
+        echo "bench: busy polling, round $round/$rounds, $test" >&2
+        for p in router_again polled; do run "$p" "$test" "$round"; done
+    done
+done
+$vpclab down bench >/dev/null
+
 mkdir -p target/bench
 out="target/bench/bench-$(date +%Y%m%d-%H%M%S).json"
-RAW=$raw OUT=$out SECS=$secs ROUNDS=$rounds LOAD_BEFORE=$load_before LOAD_AFTER=$(load) \
+RAW=$raw OUT=$out SECS=$secs ROUNDS=$rounds POLL_US=$poll_us LOAD_BEFORE=$load_before LOAD_AFTER=$(load) \
     COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo +dirty)" \
     python3 - <<'EOF'
 import json, os, platform, re, statistics, time
@@ -152,7 +171,7 @@ def rtt(name):
     return {"min": times[0], "median": statistics.median(times), "p99": p99, "count": len(times)}
 
 paths = {}
-for name in ["router", "nat", "vpc", "peering", "igw", "natgw", "vpn"]:
+for name in ["router", "nat", "vpc", "peering", "igw", "natgw", "vpn", "router_again", "polled"]:
     tcp1, re1, runs1 = iperf(name, "tcp1")
     tcp4, re4, runs4 = iperf(name, "tcp4")
     udp, _, runsu = iperf(name, "udp")
@@ -160,7 +179,10 @@ for name in ["router", "nat", "vpc", "peering", "igw", "natgw", "vpn"]:
                    "tcp4_retransmits": re4, "udp64_pps": udp, "rtt_us": rtt(name),
                    "runs": {"tcp1_gbps": runs1, "tcp4_gbps": runs4, "udp64_pps": runsu}}
 # The VPN's reference is the fabric's plain path to the same server: what the tunnel costs.
-reference = {"vpc": "router", "peering": "router", "igw": "nat", "natgw": "nat", "vpn": "vpc"}
+reference = {"vpc": "router", "peering": "router", "igw": "nat", "natgw": "nat", "vpn": "vpc",
+             "polled": "router_again"}
+# Table names: the second measurement of the router path, beside the busy-polling lab.
+shown = {"router_again": "router*", "polled": "polled"}
 
 def ratio(a, b):
     return a / b if a is not None and b else None
@@ -184,13 +206,14 @@ head = f"{'path':<9} {'vs':<7} {'TCP x1 Gb/s':>16} {'TCP x4 Gb/s':>16} {'UDP64 k
        f"{'RTT min/med/p99 us':>20} {'+med us':>8}"
 print(head)
 print("-" * len(head))
-for name in ["router", "nat"] + list(reference):
+rows = ["router", "nat", "vpc", "peering", "igw", "natgw", "vpn", "router_again", "polled"]
+for name in rows:
     p = paths[name]
     r = ratios.get(name, {})
     def cell(v, q, fmt):
         return show(v, fmt) + (f" ({show(q, '.2f')})" if name in reference else "")
     t = p["rtt_us"]
-    print(f"{name:<9} {reference.get(name, 'kernel'):<7} "
+    print(f"{shown.get(name, name):<9} {shown.get(reference.get(name), reference.get(name, 'kernel')):<7} "
           f"{cell(p['tcp1_gbps'], r.get('tcp1'), '.2f'):>16} "
           f"{cell(p['tcp4_gbps'], r.get('tcp4'), '.2f'):>16} "
           f"{cell(p['udp64_pps'] and p['udp64_pps'] / 1e3, r.get('udp64'), '.0f'):>16} "
@@ -198,6 +221,8 @@ for name in ["router", "nat"] + list(reference):
           f"{show(r.get('added_median_rtt_us'), '.0f') if name in reference else '':>8}")
 print("(ratio to the path in column vs in brackets; targets, to the kernel: TCP >= 0.80, UDP64 >= 0.50, "
       "+median RTT <= 30 us; vpn: what one tunnel costs beside the fabric's vpc path, no target)")
+print(f"(polled: the vpc path with --busy-poll {os.environ['POLL_US']} --packet-threads 1, beside router*, the router path "
+      "measured again in the same turns)")
 
 report = {
     "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -209,6 +234,7 @@ report = {
     "load_before": os.environ["LOAD_BEFORE"],
     "load_after": os.environ["LOAD_AFTER"],
     "udp_datagram_bytes": 64,
+    "busy_poll_us": int(os.environ["POLL_US"]),
     "paths": paths,
     "ratios": ratios,
     "targets": {"tcp_ratio": 0.8, "udp64_ratio": 0.5, "added_median_rtt_us": 30},

@@ -245,3 +245,41 @@ fn bad_input_is_reported_with_positions_and_creates_nothing() {
     assert!(said.contains("b-nope"), "{said}");
     assert_eq!(leftovers(lab), Vec::<String>::new());
 }
+
+#[test]
+fn a_lab_started_with_busy_polling_on_one_packet_thread_carries_every_packet() {
+    require_root!();
+    let lab = "t-poll";
+    let file = variant("peering.yaml", lab, |s| s);
+    let path = file.to_str().unwrap();
+    let refused = vpclab(&["up", path, "--packet-threads", "0"]);
+    assert!(!refused.status.success(), "0 threads accepted");
+    assert!(
+        text(&refused).contains("--packet-threads"),
+        "{}",
+        text(&refused)
+    );
+    assert_eq!(leftovers(lab), Vec::<String>::new());
+
+    let _guard = LabGuard(lab.to_string());
+    let args = ["up", path, "--busy-poll", "5000", "--packet-threads", "1"];
+    let out = vpclab(&args);
+    assert!(out.status.success(), "up: {}", text(&out));
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("/run/vpclab/{lab}/state.json")).unwrap(),
+    )
+    .unwrap();
+    let pid = state["daemon_pid"].as_i64().unwrap();
+    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .filter(|name| name.starts_with("vpclab-packets"))
+        .collect();
+    assert_eq!(threads.len(), 1, "packet threads: {threads:?}");
+    let check = vpclab(&["check", path]);
+    let report = text(&check);
+    assert!(check.status.success(), "{report}");
+    assert!(report.contains(" 0 failed"), "{report}");
+    down_clean(lab);
+}

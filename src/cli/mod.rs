@@ -33,6 +33,8 @@ enum Verb {
         /// Keep the daemon attached to this terminal.
         #[arg(long)]
         foreground: bool,
+        #[command(flatten)]
+        tuning: up::TuningArgs,
     },
     /// Remove everything a lab created, even after a crash.
     Down { lab: Option<String> },
@@ -84,6 +86,8 @@ enum Verb {
         lab: String,
         #[arg(long)]
         source: String,
+        #[command(flatten)]
+        tuning: up::TuningArgs,
     },
 }
 
@@ -91,7 +95,11 @@ enum Verb {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
-        Verb::Up { file, foreground } => up::up(file.as_deref(), foreground),
+        Verb::Up {
+            file,
+            foreground,
+            tuning,
+        } => up::up(file.as_deref(), foreground, &tuning),
         Verb::Down { lab } => labs::down(lab.as_deref()),
         Verb::Exec { host, lab, command } => labs::exec(&host, lab.as_deref(), &command),
         Verb::Check { file } => check::check(file.as_deref()),
@@ -107,7 +115,11 @@ pub fn main() -> i32 {
         Verb::Vpn(verb) => vpn::vpn(verb),
         Verb::Fault(verb) => fault::fault(verb),
         Verb::Validate { file } => up::validate(&file),
-        Verb::Daemon { lab, source } => crate::daemon::run_daemon(&lab, &source).map(|()| 0),
+        Verb::Daemon {
+            lab,
+            source,
+            tuning,
+        } => crate::daemon::run_daemon(&lab, &source, tuning.tuning()).map(|()| 0),
     };
     match result {
         Ok(code) => code,

@@ -10,8 +10,50 @@ use super::labs::{print_gateways, print_hosts, print_tunnels};
 use super::read_scenario;
 use crate::daemon::control::{call, Reply, Request};
 use crate::daemon::state::{lab_dir, log_file, scenario_copy, state_file, LabState};
+use crate::daemon::Tuning;
 use crate::netns;
 use crate::scenario;
+
+/// How a new lab's data plane runs (`up` hands them to the daemon it starts).
+#[derive(clap::Args, Debug, Default)]
+pub struct TuningArgs {
+    /// Threads that carry packets (default: as many as cores, at most 2).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    packet_threads: Option<u16>,
+    /// Keep polling the hosts' interfaces this many microseconds after the last packet before
+    /// sleeping: lower latency (waking a sleeping thread is slow on a VM) for a core's worth
+    /// of CPU while traffic flows (default: 0, off).
+    #[arg(long, value_name = "MICROSECONDS")]
+    busy_poll: Option<u64>,
+}
+
+impl TuningArgs {
+    pub fn tuning(&self) -> Tuning {
+        let default = Tuning::default();
+        Tuning {
+            threads: self.packet_threads.map_or(default.threads, usize::from),
+            busy_poll: self
+                .busy_poll
+                .map_or(default.busy_poll, Duration::from_micros),
+        }
+    }
+
+    /// The same options for the daemon's command line.
+    fn to_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(n) = self.packet_threads {
+            args.extend(["--packet-threads".to_string(), n.to_string()]);
+        }
+        if let Some(us) = self.busy_poll {
+            args.extend(["--busy-poll".to_string(), us.to_string()]);
+        }
+        args
+    }
+
+    fn given(&self) -> bool {
+        self.packet_threads.is_some() || self.busy_poll.is_some()
+    }
+}
 
 /// How long `up` waits for the daemon to build a lab.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(300);
@@ -40,7 +82,7 @@ pub fn validate(file: &str) -> anyhow::Result<i32> {
     }
 }
 
-pub fn up(file: Option<&str>, foreground: bool) -> anyhow::Result<i32> {
+pub fn up(file: Option<&str>, foreground: bool, tuning: &TuningArgs) -> anyhow::Result<i32> {
     let (text, source) = read_scenario(file)?;
     let lab = match scenario::load_str(&text, &source) {
         Ok(lab) => lab,
@@ -57,6 +99,12 @@ pub fn up(file: Option<&str>, foreground: bool) -> anyhow::Result<i32> {
             anyhow::bail!(
                 "lab {} has leftovers of an earlier run whose daemon is gone; run `vpclab down {}` first",
                 lab.name,
+                lab.name
+            );
+        }
+        if tuning.given() {
+            eprintln!(
+                "vpclab: lab {} is running: --packet-threads and --busy-poll take effect when a lab starts",
                 lab.name
             );
         }
@@ -82,10 +130,10 @@ pub fn up(file: Option<&str>, foreground: bool) -> anyhow::Result<i32> {
     write_copy(&lab.name, &text)?;
     if foreground {
         println!("lab {}: building {} hosts; the daemon stays in the foreground (Ctrl-C stops it; then run `vpclab down {}`)", lab.name, lab.host_count(), lab.name);
-        crate::daemon::run_daemon(&lab.name, &source)?;
+        crate::daemon::run_daemon(&lab.name, &source, tuning.tuning())?;
         return Ok(0);
     }
-    start_daemon(&lab.name, &source)?;
+    start_daemon(&lab.name, &source, tuning)?;
     status_table(&lab.name)?;
     println!();
     println!("explore: vpclab exec HOST -- ping -c1 ADDRESS | vpclab explain FROM TO --protocol tcp --port 22");
@@ -106,13 +154,14 @@ fn write_copy(lab: &str, text: &str) -> anyhow::Result<()> {
 
 /// Starts the daemon detached (its own session, output to daemon.log) and waits until it
 /// answers, which it does only once every host exists.
-fn start_daemon(lab: &str, source: &str) -> anyhow::Result<()> {
+fn start_daemon(lab: &str, source: &str, tuning: &TuningArgs) -> anyhow::Result<()> {
     let log = std::fs::File::create(log_file(lab))
         .with_context(|| format!("create {}", log_file(lab).display()))?;
     let exe = std::env::current_exe().context("find the vpclab executable")?;
     let mut command = Command::new(exe);
     command
         .args(["daemon", "--lab", lab, "--source", source])
+        .args(tuning.to_args())
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);

@@ -11,13 +11,12 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
-use arc_swap::ArcSwap;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tun_rs::AsyncDevice;
 
-use super::dataplane::{Counters, Runtime, Segmenter, Tracking};
-use super::flowlogs::FlowLogSink;
+use super::dataplane::Shared;
+use super::segmenter::Segmenter;
 use super::state::LabState;
 use super::vpn::{VpnIo, DATAGRAM_BUFFER};
 use crate::bgp::speaker::{self, Peering, Report};
@@ -125,14 +124,6 @@ fn build_into(bgp: &mut Bgp, state: &mut LabState, lab: &Lab) -> anyhow::Result<
     Ok(())
 }
 
-/// What the speakers' tasks need from the daemon.
-pub struct Wiring {
-    pub shared: Arc<ArcSwap<Runtime>>,
-    pub tracking: Arc<Tracking>,
-    pub counters: Arc<Counters>,
-    pub flow_logs: Arc<FlowLogSink>,
-}
-
 /// Waits until every session is established and has learned something (or `limit` passes),
 /// so that `up` returns a lab whose routes are in place. False on timeout.
 pub async fn wait_established(bgp: &Bgp, limit: std::time::Duration) -> bool {
@@ -154,7 +145,7 @@ pub async fn wait_established(bgp: &Bgp, limit: std::time::Duration) -> bool {
 }
 
 /// Starts the sessions, the speakers' packet loops and the controller.
-pub fn start(bgp: &mut Bgp, lab: &Lab, wiring: Wiring) {
+pub fn start(bgp: &mut Bgp, lab: &Lab, wiring: Shared) {
     let (reports_tx, reports_rx) = mpsc::channel(64);
     let mut senders = BTreeMap::new();
     for (peering, listener) in std::mem::take(&mut bgp.listeners) {
@@ -196,7 +187,7 @@ pub fn start(bgp: &mut Bgp, lab: &Lab, wiring: Wiring) {
 async fn control(
     mut reports: mpsc::Receiver<Report>,
     senders: BTreeMap<TunnelRef, watch::Sender<Advertised>>,
-    wiring: Arc<Wiring>,
+    wiring: Arc<Shared>,
     status: BgpStatus,
 ) {
     let mut rib = Rib::default();
@@ -211,13 +202,13 @@ async fn control(
         }
         // New routes: every later decision sees them (the sessions and tunnels stay).
         let learned_rib = rib.clone();
-        wiring.shared.rcu(|old| {
+        wiring.runtime.rcu(|old| {
             let lab = old.compiled.lab.clone();
             let learned = learned_rib.all_learned(&lab);
             let compiled = Compiled::with_learned(lab, learned, old.compiled.tunnels.clone());
             Arc::new(old.with_compiled(compiled))
         });
-        let lab = wiring.shared.load().compiled.lab.clone();
+        let lab = wiring.runtime.load().compiled.lab.clone();
         for (t, tx) in &senders {
             let now = rib.advertised(&lab, t.connection);
             tx.send_if_modified(|old| {
@@ -231,7 +222,7 @@ async fn control(
 
 /// Carries what a speaker's kernel sends (its BGP segments) into the tunnel whose customer
 /// inside address each is for.
-async fn speaker_pump(device: Arc<AsyncDevice>, wiring: Arc<Wiring>) {
+async fn speaker_pump(device: Arc<AsyncDevice>, wiring: Arc<Shared>) {
     let mut buf = vec![0u8; VNET_HDR_LEN + 65536];
     let mut datagram = vec![0u8; DATAGRAM_BUFFER];
     let mut segmenter = Segmenter::default();
@@ -244,7 +235,7 @@ async fn speaker_pump(device: Arc<AsyncDevice>, wiring: Arc<Wiring>) {
         let Some(mut vnet) = VnetHdr::parse(&buf[..n]) else {
             continue;
         };
-        let runtime = wiring.shared.load_full();
+        let runtime = wiring.runtime.load_full();
         let io = VpnIo::new(
             &runtime,
             &wiring.tracking,
@@ -258,8 +249,7 @@ async fn speaker_pump(device: Arc<AsyncDevice>, wiring: Arc<Wiring>) {
             continue;
         };
         let read = &mut buf[..n];
-        io.wrap_read(t, &mut vnet, read, &mut segmenter, &mut datagram)
-            .await;
+        io.wrap_read(t, &mut vnet, read, &mut segmenter, &mut datagram);
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use tokio::task::JoinHandle;
-use tun_rs::AsyncDevice;
+use tun_rs::SyncDevice;
 
 use super::aws_services;
 use super::metadata;
@@ -105,7 +105,9 @@ pub struct Host {
     pub netns: String,
     /// Stable index of this host's packet loop for the daemon's lifetime.
     pub slot: usize,
-    pub device: Arc<AsyncDevice>,
+    pub device: Arc<SyncDevice>,
+    /// Read by a packet thread while this is kept.
+    pub attached: Option<super::packet_threads::Attached>,
     /// What it was built from; a change means rebuild.
     pub spec: HostSpec,
     /// Its packet loop and its service tasks.
@@ -130,8 +132,10 @@ pub fn build_host(lab: &Lab, id: HostId, slot: usize) -> anyhow::Result<(Host, H
     // with its namespace instead, which the kernel cleans up in batches after `down`.
     sync.persist()
         .with_context(|| format!("make eth0 of host {name} persistent"))?;
-    let device =
-        Arc::new(AsyncDevice::new(sync).with_context(|| format!("register eth0 of {name}"))?);
+    // Read and written by the packet threads, which never wait on it.
+    sync.set_nonblocking(true)
+        .with_context(|| format!("make eth0 of host {name} non-blocking"))?;
+    let device = Arc::new(sync);
     let bound = netns::bind_services(&ns, name, &spec.services, spec.ipv6.is_some())
         .with_context(|| format!("start services of host {name}"))?;
     let tasks = netns::spawn_all(bound);
@@ -163,6 +167,7 @@ pub fn build_host(lab: &Lab, id: HostId, slot: usize) -> anyhow::Result<(Host, H
         netns: ns,
         slot,
         device,
+        attached: None,
         spec,
         tasks,
         metadata,

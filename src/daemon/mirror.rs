@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tun_rs::AsyncDevice;
+use tun_rs::SyncDevice;
 
 use super::dataplane::{send_plain, Counters, Runtime, Tracking};
 use crate::fabric::mirror::{mirror_session, write_copy, TARGET_MTU};
@@ -17,9 +17,9 @@ use crate::scenario::HostId;
 use crate::wire::FlowKey;
 
 /// A copy decided and ready to send: the target's interface and the copy's length in its slot.
-pub type Ready = Option<(Arc<AsyncDevice>, usize)>;
+pub type Ready = Option<(Arc<SyncDevice>, usize)>;
 
-/// One packet loop's mirroring state: a slot per direction, allocated once.
+/// One packet thread's mirroring state: a slot per direction, allocated once.
 pub struct Mirror {
     buf: Vec<u8>,
     /// The outer IPv4 identification of the next copy.
@@ -27,12 +27,12 @@ pub struct Mirror {
 }
 
 impl Mirror {
-    /// For the packet loop of host `slot`: each loop counts its copies' identifications from
-    /// its own starting point, so two sources seldom show the same ones side by side.
-    pub fn new(slot: usize) -> Mirror {
+    /// For packet thread `index`: each thread counts its copies' identifications from its
+    /// own starting point, so two threads seldom show the same ones side by side.
+    pub fn new(index: usize) -> Mirror {
         Mirror {
             buf: vec![0u8; 2 * TARGET_MTU],
-            id: (slot as u16).wrapping_mul(0x2000),
+            id: (index as u16).wrapping_mul(0x2000),
         }
     }
 
@@ -73,12 +73,12 @@ impl Mirror {
     }
 
     /// Sends what `copy` returned: `[outbound, inbound]`.
-    pub async fn send(&self, ready: [Ready; 2]) {
+    pub fn send(&self, ready: [Ready; 2]) {
         for (slot, copy) in ready.into_iter().enumerate() {
             if let Some((device, len)) = copy {
                 let start = slot * TARGET_MTU;
                 // A lost copy is not retried, as AWS drops copies under congestion.
-                let _ = send_plain(&device, &self.buf[start..start + len]).await;
+                let _ = send_plain(&*device, &self.buf[start..start + len]);
             }
         }
     }

@@ -1,5 +1,5 @@
-//! Daemon layer: the tokio runtime that owns the TUN devices and carries out verdicts, the
-//! control socket, and the lab's state record.
+//! Daemon layer: the packet threads that carry out verdicts, the tokio runtime that owns the
+//! hosts' services and the control socket, and the lab's state record.
 
 mod aws_services;
 mod batch;
@@ -13,8 +13,10 @@ pub mod gateways;
 mod hosts;
 mod metadata;
 mod mirror;
+mod packet_threads;
 mod resolver;
 mod run;
+mod segmenter;
 pub mod sites;
 mod ssh;
 pub mod state;
@@ -23,4 +25,5 @@ mod vpn;
 pub mod vpn_keys;
 pub mod vpn_status;
 
+pub use packet_threads::Tuning;
 pub use run::run_daemon;

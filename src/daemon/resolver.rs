@@ -7,9 +7,6 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 
-use arc_swap::ArcSwap;
-
-use super::dataplane::Runtime;
 use crate::scenario::{HostId, HostRef, InstanceId, Lab};
 use crate::wire::dns::{self, Query, Rcode};
 use crate::wire::{write_udp_headers, UdpView, PROTO_UDP, UDP_HEADERS_LEN};
@@ -36,22 +33,15 @@ impl Default for Resolver {
 }
 
 impl Resolver {
-    /// If `packet`, sent by the host of `slot`, is a DNS query for its VPC's resolver, the
+    /// If `packet`, sent by host `from` of `lab`, is a DNS query for its VPC's resolver, the
     /// response to write back to that host's interface. None for every other packet, which
     /// the fabric then decides (a query to a VPC with `dns: false` finds nobody there). Other
     /// traffic pays a few byte comparisons.
-    pub fn answer(
-        &mut self,
-        shared: &ArcSwap<Runtime>,
-        slot: usize,
-        packet: &[u8],
-    ) -> Option<&[u8]> {
+    pub fn answer(&mut self, lab: &Lab, from: HostId, packet: &[u8]) -> Option<&[u8]> {
         if !looks_like_query(packet) {
             return None;
         }
-        let runtime = shared.load();
-        let from = runtime.slot_host.get(slot).copied().flatten()?;
-        self.answer_from(&runtime.compiled.lab, from, packet)
+        self.answer_from(lab, from, packet)
     }
 
     /// The response to `packet` from host `from` of `lab`, if it is a query for its resolver.

@@ -13,9 +13,10 @@ use tokio::sync::Mutex;
 use super::batch::{create_hosts, remove_hosts};
 use super::control::{Reply, Request};
 use super::costs::Meters;
-use super::dataplane::{pump, sweep, Counters, Runtime, Tracking};
+use super::dataplane::{sweep, Counters, Runtime, Shared, Tracking};
 use super::flowlogs::FlowLogSink;
 use super::hosts::{write_all_host_files, Host, HostSpec};
+use super::packet_threads::{PacketThreads, Tuning};
 use super::ssh;
 use super::state::{control_socket, process_start_time, scenario_copy, LabState};
 use super::teardown::{remove_recorded, Removed};
@@ -30,11 +31,9 @@ struct Daemon {
     state: LabState,
     hosts: HashMap<String, Host>,
     next_slot: usize,
-    shared: Arc<ArcSwap<Runtime>>,
-    counters: Arc<Counters>,
-    /// Tracked flows, kept across edits of the lab.
-    tracking: Arc<Tracking>,
-    flow_logs: Arc<FlowLogSink>,
+    /// What the packet threads share (tracked flows are kept across edits of the lab).
+    plane: Shared,
+    packets: PacketThreads,
     /// When the lab came up: gateways are billed per started hour from then.
     started: std::time::Instant,
     /// On-premises sites: their hosts and the customer sides of VPN connections.
@@ -45,17 +44,18 @@ struct Daemon {
     bgp: super::bgp::Bgp,
 }
 
-/// Runs the daemon of the lab whose scenario copy is in its state folder. Returns only on error.
-pub fn run_daemon(lab_name: &str, source: &str) -> anyhow::Result<()> {
+/// Runs the daemon of the lab whose scenario copy is in its state folder, its data plane
+/// tuned by `tuning`. Returns only on error.
+pub fn run_daemon(lab_name: &str, source: &str, tuning: Tuning) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("start the tokio runtime")?;
-    runtime.block_on(serve(lab_name, source))
+    runtime.block_on(serve(lab_name, source, tuning))
 }
 
-async fn serve(lab_name: &str, source: &str) -> anyhow::Result<()> {
+async fn serve(lab_name: &str, source: &str, tuning: Tuning) -> anyhow::Result<()> {
     let lab = load_copy(lab_name, source)?;
     let pid = std::process::id() as i32;
     let state = LabState {
@@ -66,7 +66,7 @@ async fn serve(lab_name: &str, source: &str) -> anyhow::Result<()> {
         ..LabState::default()
     };
     state.save()?;
-    let daemon = match build(lab, state).await {
+    let daemon = match build(lab, state, tuning).await {
         Ok(daemon) => daemon,
         Err((error, state)) => {
             let mut removed = Removed::default();
@@ -106,7 +106,11 @@ fn load_copy(lab_name: &str, source: &str) -> anyhow::Result<Lab> {
 }
 
 /// Creates every host and starts the packet loops; on error returns the partial state to undo.
-async fn build(lab: Lab, mut state: LabState) -> Result<Daemon, (anyhow::Error, LabState)> {
+async fn build(
+    lab: Lab,
+    mut state: LabState,
+    tuning: Tuning,
+) -> Result<Daemon, (anyhow::Error, LabState)> {
     let jobs: Vec<(HostId, usize)> = (0..lab.host_count()).map(|id| (id, id)).collect();
     let (built, error) = create_hosts(&mut state, &lab, &jobs);
     if let Some(e) = error {
@@ -129,27 +133,30 @@ async fn build(lab: Lab, mut state: LabState) -> Result<Daemon, (anyhow::Error, 
     }
     let vpn = vpn_ends(&lab, &bgp);
     let runtime = runtime_for(&lab, &hosts, None, vpn.clone(), Vec::new());
-    let shared = Arc::new(ArcSwap::from_pointee(runtime));
-    let counters = Arc::new(Counters::default());
-    let tracking = Arc::new(Tracking::new());
-    tokio::spawn(sweep(tracking.clone()));
-    tokio::spawn(super::vpn::timers(shared.clone(), tracking.clone()));
-    let flow_logs = Arc::new(FlowLogSink::start(&lab));
-    super::bgp::start(
-        &mut bgp,
-        &lab,
-        wiring(&shared, &tracking, &counters, &flow_logs),
-    );
+    let plane = Shared {
+        runtime: Arc::new(ArcSwap::from_pointee(runtime)),
+        counters: Arc::new(Counters::default()),
+        tracking: Arc::new(Tracking::new()),
+        flow_logs: Arc::new(FlowLogSink::start(&lab)),
+    };
+    tokio::spawn(sweep(plane.tracking.clone()));
+    tokio::spawn(super::vpn::timers(
+        plane.runtime.clone(),
+        plane.tracking.clone(),
+    ));
+    let packets = match PacketThreads::start(&plane, tuning) {
+        Ok(packets) => packets,
+        Err(e) => return Err((e, state)),
+    };
+    super::bgp::start(&mut bgp, &lab, plane.clone());
     let next_slot = lab.host_count();
     let mut daemon = Daemon {
         lab,
         state,
         hosts,
         next_slot,
-        shared,
-        counters,
-        tracking,
-        flow_logs,
+        plane,
+        packets,
         started: std::time::Instant::now(),
         sites,
         vpn,
@@ -157,7 +164,9 @@ async fn build(lab: Lab, mut state: LabState) -> Result<Daemon, (anyhow::Error, 
     };
     let names: Vec<String> = daemon.hosts.keys().cloned().collect();
     for name in names {
-        start_pump(&mut daemon, &name);
+        if let Err(e) = start_pump(&mut daemon, &name) {
+            return Err((e, daemon.state));
+        }
     }
     // `up` returns once the BGP sessions have brought their routes (as `vpclab check` needs);
     // they run over the packet loops just started.
@@ -171,25 +180,20 @@ async fn build(lab: Lab, mut state: LabState) -> Result<Daemon, (anyhow::Error, 
     Ok(daemon)
 }
 
-/// Starts the packet loop of host `name`, and the metadata service of an instance.
-fn start_pump(daemon: &mut Daemon, name: &str) {
+/// Has a packet thread read host `name`'s interface, and starts an instance's metadata
+/// service.
+fn start_pump(daemon: &mut Daemon, name: &str) -> anyhow::Result<()> {
     let Some(host) = daemon.hosts.get_mut(name) else {
-        return;
+        return Ok(());
     };
     if let Some(listener) = host.metadata.take() {
-        let shared = daemon.shared.clone();
+        let shared = daemon.plane.runtime.clone();
         host.tasks
             .push(super::metadata::spawn(listener, name.to_string(), shared));
     }
-    let task = tokio::spawn(pump(
-        host.slot,
-        host.device.clone(),
-        daemon.shared.clone(),
-        daemon.counters.clone(),
-        daemon.tracking.clone(),
-        daemon.flow_logs.clone(),
-    ));
-    host.tasks.push(task);
+    let attached = daemon.packets.attach(host.slot, host.device.clone());
+    host.attached = Some(attached.with_context(|| format!("carry the packets of {name}"))?);
+    Ok(())
 }
 
 /// How long `up` waits for the BGP sessions to come up.
@@ -198,21 +202,6 @@ const BGP_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 /// The AWS ends of `lab`'s VPN tunnels, with its VGWs' speakers.
 fn vpn_ends(lab: &Lab, bgp: &super::bgp::Bgp) -> Option<Arc<VpnEnds>> {
     (!lab.vpn_connections.is_empty()).then(|| Arc::new(VpnEnds::new(lab, bgp.devices.clone())))
-}
-
-/// What the BGP speakers' tasks need.
-fn wiring(
-    shared: &Arc<ArcSwap<Runtime>>,
-    tracking: &Arc<Tracking>,
-    counters: &Arc<Counters>,
-    flow_logs: &Arc<FlowLogSink>,
-) -> super::bgp::Wiring {
-    super::bgp::Wiring {
-        shared: shared.clone(),
-        tracking: tracking.clone(),
-        counters: counters.clone(),
-        flow_logs: flow_logs.clone(),
-    }
 }
 
 /// The runtime view for `lab`: slot → host id and host id → interface, the VPN's AWS ends, and
@@ -268,14 +257,15 @@ async fn answer(request: Request, daemon: &Mutex<Daemon>) -> Reply {
         Request::Status => Reply::Status {
             lab: daemon.lab.name.clone(),
             hosts: daemon.state.hosts.clone(),
-            counters: daemon.counters.snapshot(),
+            counters: daemon.plane.counters.snapshot(),
             costs: daemon
-                .shared
+                .plane
+                .runtime
                 .load()
                 .meters
                 .report(&daemon.lab, daemon.started.elapsed()),
             gateways: super::gateways::gateways(&daemon.lab),
-            tunnels: super::vpn_status::tunnels(&daemon.shared.load(), &daemon.bgp.status),
+            tunnels: super::vpn_status::tunnels(&daemon.plane.runtime.load(), &daemon.bgp.status),
         },
         Request::Explain {
             from,
@@ -284,7 +274,7 @@ async fn answer(request: Request, daemon: &Mutex<Daemon>) -> Reply {
             port,
         } => explain_request(&daemon, &from, &to, &protocol, port),
         Request::Fault { fault } => {
-            match super::fault::inject(&daemon.lab, &daemon.shared.load_full(), &fault) {
+            match super::fault::inject(&daemon.lab, &daemon.plane.runtime.load_full(), &fault) {
                 Ok(message) => Reply::Faulted { message },
                 Err(e) => Reply::Error {
                     message: format!("{e:#}"),
@@ -307,7 +297,7 @@ fn explain_request(
     protocol: &str,
     port: Option<u16>,
 ) -> Reply {
-    let runtime = daemon.shared.load();
+    let runtime = daemon.plane.runtime.load();
     let compiled = &runtime.compiled;
     let lab = &compiled.lab;
     let Some(src) = lab
@@ -447,12 +437,16 @@ async fn apply(daemon: &mut Daemon) -> anyhow::Result<Vec<String>> {
         jobs.push((id, daemon.next_slot));
         daemon.next_slot += 1;
     }
-    let (built, error) = create_hosts(&mut daemon.state, &lab, &jobs);
+    let (built, mut error) = create_hosts(&mut daemon.state, &lab, &jobs);
     for host in built {
         let name = host.name.clone();
         daemon.hosts.insert(name.clone(), host);
-        start_pump(daemon, &name);
-        changes.push(format!("created host {name}"));
+        match start_pump(daemon, &name) {
+            Ok(()) => changes.push(format!("created host {name}")),
+            Err(e) => {
+                error.get_or_insert(e);
+            }
+        }
     }
     if let Some(e) = error {
         return Err(e);
@@ -478,29 +472,23 @@ async fn apply(daemon: &mut Daemon) -> anyhow::Result<Vec<String>> {
     if lab != daemon.lab {
         changes.push("updated routes and rules".to_string());
     }
-    daemon.flow_logs.reload(&lab).await;
+    daemon.plane.flow_logs.reload(&lab).await;
     // What BGP learned stays while the sites do.
     let learned = if sites_changed {
         Vec::new()
     } else {
-        daemon.shared.load().compiled.all_learned()
+        daemon.plane.runtime.load().compiled.all_learned()
     };
     let runtime = runtime_for(
         &lab,
         &daemon.hosts,
-        Some((&daemon.shared.load(), &daemon.lab)),
+        Some((&daemon.plane.runtime.load(), &daemon.lab)),
         daemon.vpn.clone(),
         learned,
     );
-    daemon.shared.store(Arc::new(runtime));
+    daemon.plane.runtime.store(Arc::new(runtime));
     if sites_changed {
-        let w = wiring(
-            &daemon.shared,
-            &daemon.tracking,
-            &daemon.counters,
-            &daemon.flow_logs,
-        );
-        super::bgp::start(&mut daemon.bgp, &lab, w);
+        super::bgp::start(&mut daemon.bgp, &lab, daemon.plane.clone());
         if daemon.bgp.sessions > 0 {
             super::bgp::wait_established(&daemon.bgp, BGP_WAIT).await;
         }

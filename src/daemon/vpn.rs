@@ -13,10 +13,11 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use boringtun::x25519::PublicKey;
-use tun_rs::AsyncDevice;
+use tun_rs::{AsyncDevice, SyncDevice};
 
-use super::dataplane::{send_plain, settle, Counters, Runtime, Segmenter, Tracking};
+use super::dataplane::{send_plain, settle, Counters, Runtime, Tracking};
 use super::flowlogs::{observe, FlowLogSink, FlowTrace};
+use super::segmenter::Segmenter;
 use crate::fabric::tunnels::{TunnelRef, TunnelStates};
 use crate::fabric::{decide_from_tunnel, read_packet, Outcome};
 use crate::scenario::Lab;
@@ -173,16 +174,16 @@ fn ends(lab: &Lab, t: TunnelRef) -> (SocketAddrV4, SocketAddrV4) {
 }
 
 /// The site router's interface (its port on the fabric) for tunnel `t`.
-fn router_device(runtime: &Runtime, t: TunnelRef) -> Option<Arc<AsyncDevice>> {
+fn router_device(runtime: &Runtime, t: TunnelRef) -> Option<&SyncDevice> {
     let lab = &runtime.compiled.lab;
     let site = lab.vpn_connections.get(t.connection)?.site;
     let router = lab.internet_host_id(lab.sites[site].customer_gateway.router);
-    runtime.devices.get(router).cloned()
+    runtime.devices.get(router).map(|d| &**d)
 }
 
 /// Sends the wrapped bytes at `buf[UDP_HEADERS_LEN..][..len]` from AWS's end of `t` to the
 /// customer's, through the router's interface.
-async fn send_to_customer(runtime: &Runtime, t: TunnelRef, buf: &mut [u8], len: usize) {
+fn send_to_customer(runtime: &Runtime, t: TunnelRef, buf: &mut [u8], len: usize) {
     let (aws, mut customer) = ends(&runtime.compiled.lab, t);
     // Where the customer end was heard from last (its NAT's port), once it was.
     let heard = runtime.vpn.as_ref().and_then(|v| v.peer_port.get(t.slot()));
@@ -194,7 +195,7 @@ async fn send_to_customer(runtime: &Runtime, t: TunnelRef, buf: &mut [u8], len: 
         return;
     };
     if let Some(dev) = router_device(runtime, t) {
-        let _ = send_plain(&dev, &buf[..total]).await;
+        let _ = send_plain(dev, &buf[..total]);
     }
 }
 
@@ -224,13 +225,7 @@ impl<'a> VpnIo<'a> {
     /// A datagram from a customer gateway to tunnel `t`'s AWS end (`packet`, IPv4/UDP, as
     /// read from the router's interface): unwrapped into `buf`, answered, and its inner packet
     /// decided (`spare` takes it wrapped again when it goes on to another site).
-    pub async fn unwrap_datagram(
-        &self,
-        t: TunnelRef,
-        packet: &[u8],
-        buf: &mut [u8],
-        spare: &mut [u8],
-    ) {
+    pub fn unwrap_datagram(&self, t: TunnelRef, packet: &[u8], buf: &mut [u8], spare: &mut [u8]) {
         let Some(udp) = UdpView::parse(packet) else {
             return;
         };
@@ -254,13 +249,13 @@ impl<'a> VpnIo<'a> {
             };
             match step {
                 Step::ToPeer(len) => {
-                    send_to_customer(self.runtime, t, buf, len).await;
+                    send_to_customer(self.runtime, t, buf, len);
                     // Packets queued during a handshake go out now.
                     input = &[];
                 }
                 Step::Inner(len) => {
                     let inner = &mut buf[UDP_HEADERS_LEN..UDP_HEADERS_LEN + len];
-                    self.deliver_inner(t, inner, spare).await;
+                    self.deliver_inner(t, inner, spare);
                     return;
                 }
                 Step::Nothing => return,
@@ -269,7 +264,7 @@ impl<'a> VpnIo<'a> {
     }
 
     /// An inner packet out of tunnel `t`: decided as entering through the VGW.
-    async fn deliver_inner(&self, t: TunnelRef, packet: &mut [u8], spare: &mut [u8]) {
+    fn deliver_inner(&self, t: TunnelRef, packet: &mut [u8], spare: &mut [u8]) {
         let runtime = self.runtime;
         let compiled = &runtime.compiled;
         let Ok(input) = read_packet(packet) else {
@@ -280,7 +275,7 @@ impl<'a> VpnIo<'a> {
         // The VGW's own end of a BGP session: its speaker, not the VPC.
         if let Some(vpn) = runtime.vpn.as_ref() {
             if let Some(dev) = vpn.speaker_for(&compiled.lab, t, input.key.dst) {
-                let _ = send_plain(dev, packet).await;
+                let _ = send_plain(&**dev, packet);
                 return;
             }
         }
@@ -313,9 +308,9 @@ impl<'a> VpnIo<'a> {
                 }
                 if let Some(other) = decision.tunnel {
                     // CloudHub: on to another site, wrapped for its tunnel.
-                    self.wrap_packet(other, packet, spare).await;
+                    self.wrap_packet(other, packet, spare);
                 } else if let Some(dev) = runtime.devices.get(to) {
-                    if send_plain(dev, packet).await.is_ok() {
+                    if send_plain(&**dev, packet).is_ok() {
                         self.counters.delivered.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -326,7 +321,7 @@ impl<'a> VpnIo<'a> {
     /// What a TUN read (`read`: the virtio-net header `vnet`, then the packet) into tunnel `t`:
     /// a super-packet cut into its segments (a tunnel carries one MTU at a time), a partial
     /// checksum finished. False when the header does not fit the packet.
-    pub async fn wrap_read(
+    pub fn wrap_read(
         &self,
         t: TunnelRef,
         vnet: &mut VnetHdr,
@@ -340,8 +335,7 @@ impl<'a> VpnIo<'a> {
             };
             for i in 0..count {
                 let segment = segmenter.segment(i);
-                self.wrap_packet(t, &segment[VNET_HDR_LEN..], datagram)
-                    .await;
+                self.wrap_packet(t, &segment[VNET_HDR_LEN..], datagram);
             }
             return true;
         }
@@ -349,12 +343,12 @@ impl<'a> VpnIo<'a> {
         if !settle(vnet, head, packet) {
             return false;
         }
-        self.wrap_packet(t, packet, datagram).await;
+        self.wrap_packet(t, packet, datagram);
         true
     }
 
     /// `packet` (one whole IPv4 packet, complete checksums) into tunnel `t` toward its site.
-    pub async fn wrap_packet(&self, t: TunnelRef, packet: &[u8], buf: &mut [u8]) {
+    pub fn wrap_packet(&self, t: TunnelRef, packet: &[u8], buf: &mut [u8]) {
         let Some(vpn) = self.runtime.vpn.as_ref() else {
             return;
         };
@@ -363,7 +357,7 @@ impl<'a> VpnIo<'a> {
             None => Step::Nothing,
         };
         if let Step::ToPeer(len) = step {
-            send_to_customer(self.runtime, t, buf, len).await;
+            send_to_customer(self.runtime, t, buf, len);
             self.counters.delivered.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -393,7 +387,7 @@ pub async fn timers(shared: Arc<ArcSwap<Runtime>>, tracking: Arc<Tracking>) {
                 // A faulted end sends nothing, not even a handshake retry; its timers still
                 // run, so that its clock is right when it comes back.
                 if let (Step::ToPeer(len), false) = (step, faulted) {
-                    send_to_customer(&runtime, t, &mut buf, len).await;
+                    send_to_customer(&runtime, t, &mut buf, len);
                 }
                 let heard = vpn.heard[t.slot()].load(Ordering::Relaxed);
                 // Never heard yet: up for a while after the daemon starts, so that the first
