@@ -26,7 +26,7 @@ use super::dataplane::{PacketLoop, Shared};
 /// --busy-poll`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tuning {
-    /// Packet threads; each host's interface is read by one of them.
+    /// Packet threads; each host's interface is read by one of them at a time.
     pub threads: usize,
     /// How long a thread keeps polling after its last packet before it sleeps; zero: never.
     pub busy_poll: Duration,
