@@ -236,12 +236,7 @@ async fn speaker_pump(device: Arc<AsyncDevice>, wiring: Arc<Shared>) {
             continue;
         };
         let runtime = wiring.runtime.load_full();
-        let io = VpnIo::new(
-            &runtime,
-            &wiring.tracking,
-            &wiring.counters,
-            &wiring.flow_logs,
-        );
+        let io = VpnIo::new(&runtime, &wiring);
         let Some(t) = FlowKey::parse(&buf[VNET_HDR_LEN..n])
             .ok()
             .and_then(|k| tunnel_of_peer(&runtime.compiled.lab, k.dst))

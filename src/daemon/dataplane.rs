@@ -15,7 +15,7 @@ use arc_swap::ArcSwap;
 use tun_rs::{AsyncDevice, SyncDevice};
 
 use super::costs::Meters;
-use super::flowlogs::{observe, FlowLogSink, FlowTrace};
+use super::flowlogs::{observe_decision, FlowLogSink, FlowTrace};
 use super::mirror::Mirror;
 use super::resolver::Resolver;
 use super::segmenter::Segmenter;
@@ -30,7 +30,7 @@ use crate::wire::{
     RESET_LEN, VNET_HDR_LEN,
 };
 
-/// What the packet loops read: the compiled lab and the interface of each instance.
+/// What the packet threads read: the compiled lab and the interface of each host.
 pub struct Runtime {
     pub compiled: Compiled,
     /// Per host slot (stable for the daemon's life): the host it is in this version.
@@ -224,7 +224,7 @@ impl PacketLoop {
         };
         // A customer gateway's datagram to a tunnel's AWS end is the VPN's, not traffic.
         if let Some(t) = compiled.vpn_endpoint(&input.key) {
-            let io = VpnIo::new(&runtime, tracking, counters, flow_logs);
+            let io = VpnIo::new(&runtime, &self.shared);
             self.datagram.resize(DATAGRAM_BUFFER, 0);
             self.spare.resize(DATAGRAM_BUFFER, 0);
             io.unwrap_datagram(t, packet, &mut self.datagram, &mut self.spare);
@@ -244,16 +244,15 @@ impl PacketLoop {
             // Same decision, with the few facts the flow logs need recorded on the way.
             let mut trace = FlowTrace::default();
             let decided = decide_packet(compiled, flows, now, from, key, quoted, &mut trace);
-            let instances = compiled.lab.instances.len();
-            let delivered = match decided.outcome {
-                Outcome::Deliver(to) => Some(to).filter(|&to| to < instances),
-                Outcome::Drop(_) => None,
-            };
-            let sender = Some(from).filter(|&from| from < instances);
             let bytes = wire_bytes as u32;
-            let arrived = &decided.delivered;
-            observe(
-                flow_logs, compiled, sender, key, arrived, bytes, delivered, &trace,
+            observe_decision(
+                flow_logs,
+                compiled,
+                Some(from),
+                key,
+                &decided,
+                bytes,
+                &trace,
             );
             decided
         };
@@ -263,7 +262,7 @@ impl PacketLoop {
         }
         let to = match (outcome, decision.tunnel) {
             (Outcome::Deliver(_), Some(t)) => {
-                let io = VpnIo::new(&runtime, tracking, counters, flow_logs);
+                let io = VpnIo::new(&runtime, &self.shared);
                 self.datagram.resize(DATAGRAM_BUFFER, 0);
                 let read = &mut self.buf[..n];
                 if !io.wrap_read(t, &mut vnet, read, &mut self.segmenter, &mut self.datagram) {

@@ -14,9 +14,9 @@ use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
 
 use super::state::lab_dir;
-use crate::fabric::{Compiled, Direction as SgDirection, Hop, SgVerdict, Trace};
+use crate::fabric::{Compiled, Decision, Direction as SgDirection, Hop, Outcome, SgVerdict, Trace};
 use crate::flowlog::{write_batch, Aggregator, Direction, Observation};
-use crate::scenario::{InstanceId, Lab};
+use crate::scenario::{HostId, InstanceId, Lab};
 use crate::wire::FlowKey;
 
 /// Observations queued between the packet loops and the writer; beyond it records are skipped
@@ -230,6 +230,29 @@ impl Trace for FlowTrace {
             _ => {}
         }
     }
+}
+
+/// `observe` for a packet the fabric decided (`decision`, with the header as sent `key`),
+/// sent by host `sender` (None: out of a VPN tunnel). Only instances' interfaces log here;
+/// the other hosts of a lab (internet hosts, site hosts) have none.
+pub fn observe_decision(
+    sink: &FlowLogSink,
+    lab: &Compiled,
+    sender: Option<HostId>,
+    key: &FlowKey,
+    decision: &Decision,
+    bytes: u32,
+    trace: &FlowTrace,
+) {
+    let instances = lab.lab.instances.len();
+    let instance = |host: HostId| Some(host).filter(|&host| host < instances);
+    let delivered = match decision.outcome {
+        Outcome::Deliver(to) => instance(to),
+        Outcome::Drop(_) => None,
+    };
+    let from = sender.and_then(instance);
+    let arrived = &decision.delivered;
+    observe(sink, lab, from, key, arrived, bytes, delivered, trace);
 }
 
 /// The observations of one decided packet: egress at the sender, ingress at the receiver

@@ -103,14 +103,14 @@ const INTERNET_GATEWAY_HINT: Ipv4Addr = Ipv4Addr::new(169, 254, 0, 1);
 pub struct Host {
     pub name: String,
     pub netns: String,
-    /// Stable index of this host's packet loop for the daemon's lifetime.
+    /// Stable index of this host in the packet threads' table for the daemon's lifetime.
     pub slot: usize,
     pub device: Arc<SyncDevice>,
     /// Read by a packet thread while this is kept.
     pub attached: Option<super::packet_threads::Attached>,
     /// What it was built from; a change means rebuild.
     pub spec: HostSpec,
-    /// Its packet loop and its service tasks.
+    /// Its service tasks.
     pub tasks: Vec<JoinHandle<()>>,
     /// An instance's metadata listener (169.254.169.254:80 on its `lo`), until it is served.
     pub metadata: Option<std::net::TcpListener>,

@@ -1,4 +1,4 @@
-//! The daemon's life: build the lab, serve the packet loops and the control socket, apply
+//! The daemon's life: build the lab, start the packet threads, serve the control socket, apply
 //! edits, and roll back everything it made if building fails.
 
 use std::collections::HashMap;
@@ -105,7 +105,8 @@ fn load_copy(lab_name: &str, source: &str) -> anyhow::Result<Lab> {
     Ok(lab)
 }
 
-/// Creates every host and starts the packet loops; on error returns the partial state to undo.
+/// Creates every host and has the packet threads carry its packets; on error returns the
+/// partial state to undo.
 async fn build(
     lab: Lab,
     mut state: LabState,
@@ -164,12 +165,12 @@ async fn build(
     };
     let names: Vec<String> = daemon.hosts.keys().cloned().collect();
     for name in names {
-        if let Err(e) = start_pump(&mut daemon, &name) {
+        if let Err(e) = attach_host(&mut daemon, &name) {
             return Err((e, daemon.state));
         }
     }
     // `up` returns once the BGP sessions have brought their routes (as `vpclab check` needs);
-    // they run over the packet loops just started.
+    // they run over the packet threads just started.
     let bgp = &daemon.bgp;
     if bgp.sessions > 0 && !super::bgp::wait_established(bgp, BGP_WAIT).await {
         eprintln!(
@@ -182,7 +183,7 @@ async fn build(
 
 /// Has a packet thread read host `name`'s interface, and starts an instance's metadata
 /// service.
-fn start_pump(daemon: &mut Daemon, name: &str) -> anyhow::Result<()> {
+fn attach_host(daemon: &mut Daemon, name: &str) -> anyhow::Result<()> {
     let Some(host) = daemon.hosts.get_mut(name) else {
         return Ok(());
     };
@@ -441,7 +442,7 @@ async fn apply(daemon: &mut Daemon) -> anyhow::Result<Vec<String>> {
     for host in built {
         let name = host.name.clone();
         daemon.hosts.insert(name.clone(), host);
-        match start_pump(daemon, &name) {
+        match attach_host(daemon, &name) {
             Ok(()) => changes.push(format!("created host {name}")),
             Err(e) => {
                 error.get_or_insert(e);

@@ -15,8 +15,8 @@ use arc_swap::ArcSwap;
 use boringtun::x25519::PublicKey;
 use tun_rs::{AsyncDevice, SyncDevice};
 
-use super::dataplane::{send_plain, settle, Counters, Runtime, Tracking};
-use super::flowlogs::{observe, FlowLogSink, FlowTrace};
+use super::dataplane::{send_plain, settle, Counters, Runtime, Shared, Tracking};
+use super::flowlogs::{observe_decision, FlowLogSink, FlowTrace};
 use super::segmenter::Segmenter;
 use crate::fabric::tunnels::{TunnelRef, TunnelStates};
 use crate::fabric::{decide_from_tunnel, read_packet, Outcome};
@@ -208,17 +208,13 @@ pub struct VpnIo<'a> {
 }
 
 impl<'a> VpnIo<'a> {
-    pub fn new(
-        runtime: &'a Arc<Runtime>,
-        tracking: &'a Tracking,
-        counters: &'a Counters,
-        flow_logs: &'a FlowLogSink,
-    ) -> VpnIo<'a> {
+    /// For a packet decided with `runtime`, this version of what `shared` holds.
+    pub fn new(runtime: &'a Arc<Runtime>, shared: &'a Shared) -> VpnIo<'a> {
         VpnIo {
             runtime,
-            tracking,
-            counters,
-            flow_logs,
+            tracking: &shared.tracking,
+            counters: &shared.counters,
+            flow_logs: &shared.flow_logs,
         }
     }
 
@@ -282,21 +278,15 @@ impl<'a> VpnIo<'a> {
         let (flows, now, key) = (&self.tracking.flows, self.tracking.now(), &input.key);
         let mut trace = FlowTrace::default();
         let decision = decide_from_tunnel(compiled, flows, now, t, key, &mut trace);
-        let instances = compiled.lab.instances.len();
         if !compiled.lab.flow_logs.is_empty() {
-            let to = match decision.outcome {
-                Outcome::Deliver(to) => Some(to).filter(|&to| to < instances),
-                Outcome::Drop(_) => None,
-            };
             let bytes = packet.len() as u32;
-            observe(
+            observe_decision(
                 self.flow_logs,
                 compiled,
                 None,
                 key,
-                &decision.delivered,
+                &decision,
                 bytes,
-                to,
                 &trace,
             );
         }
